@@ -1,0 +1,111 @@
+"""The course's lesson agent: an llm ⇄ action loop on StateGraph, compiled with a checkpointer.
+
+It keeps the shape of the course's ``Agent`` class (system prompt, tools bound, every tool call run,
+results appended) so lessons can point at the same graph, and works both with ``invoke``/``stream``
+(SqliteSaver) and ``ainvoke``/``astream`` (AsyncSqliteSaver): each node has a sync and an async body.
+"""
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any, Sequence, TypedDict
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AnyMessage, SystemMessage, ToolMessage
+from langchain_core.runnables import RunnableLambda
+from langchain_core.tools import BaseTool
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.message import add_messages
+from langgraph.graph.state import CompiledStateGraph
+
+COURSE_PROMPT = """You are a smart research assistant. Use the search engine to look up information. \
+You are allowed to make multiple calls (either together or in sequence). \
+Only look up information when you are sure of what you want. \
+If you need to look up some information before asking a follow up question, you are allowed to do that!
+"""
+
+
+class AgentState(TypedDict):
+    """The conversation. ``add_messages`` appends, and replaces a message that has the same id."""
+
+    messages: Annotated[list[AnyMessage], add_messages]
+
+
+def tool_error_message(call: dict[str, Any], error: BaseException) -> ToolMessage:
+    """A failed tool call as the model sees it: it can apologise or try again, the graph goes on."""
+    return ToolMessage(
+        tool_call_id=call["id"], name=call["name"], status="error", content=f"Error: {type(error).__name__}: {error}"
+    )
+
+
+class LessonAgent:
+    """Builds the graph: ``llm`` calls the model, ``action`` runs the tools it asked for."""
+
+    def __init__(self, model: BaseChatModel, tools: Sequence[BaseTool], system: str = COURSE_PROMPT) -> None:
+        self.system = system
+        self.tools = {t.name: t for t in tools}
+        self.model = model.bind_tools(list(tools)) if tools else model
+
+    def _prompt(self, state: AgentState) -> list[AnyMessage]:
+        return ([SystemMessage(content=self.system)] if self.system else []) + list(state["messages"])
+
+    def call_model(self, state: AgentState) -> dict[str, list[AnyMessage]]:
+        return {"messages": [self.model.invoke(self._prompt(state))]}
+
+    async def acall_model(self, state: AgentState) -> dict[str, list[AnyMessage]]:
+        return {"messages": [await self.model.ainvoke(self._prompt(state))]}
+
+    def _unknown(self, call: dict[str, Any]) -> ToolMessage | None:
+        if call["name"] in self.tools:
+            return None
+        return tool_error_message(call, LookupError(f"no tool named {call['name']!r}; the tools are {sorted(self.tools)}"))
+
+    def take_action(self, state: AgentState) -> dict[str, list[AnyMessage]]:
+        return {"messages": [self._run_one(call) for call in state["messages"][-1].tool_calls]}
+
+    async def atake_action(self, state: AgentState) -> dict[str, list[AnyMessage]]:
+        calls = state["messages"][-1].tool_calls
+        return {"messages": list(await asyncio.gather(*(self._arun_one(call) for call in calls)))}
+
+    def _run_one(self, call: dict[str, Any]) -> ToolMessage:
+        try:
+            return self._unknown(call) or _as_message(call, self.tools[call["name"]].invoke(call["args"]))
+        except Exception as error:  # the model should see the failure, not the student a traceback
+            return tool_error_message(call, error)
+
+    async def _arun_one(self, call: dict[str, Any]) -> ToolMessage:
+        try:
+            return self._unknown(call) or _as_message(call, await self.tools[call["name"]].ainvoke(call["args"]))
+        except Exception as error:
+            return tool_error_message(call, error)
+
+    @staticmethod
+    def has_tool_calls(state: AgentState) -> bool:
+        return bool(getattr(state["messages"][-1], "tool_calls", None))
+
+    def graph(self) -> StateGraph:
+        graph = StateGraph(AgentState)
+        graph.add_node("llm", RunnableLambda(self.call_model, afunc=self.acall_model, name="llm"))
+        graph.add_node("action", RunnableLambda(self.take_action, afunc=self.atake_action, name="action"))
+        graph.add_edge(START, "llm")
+        graph.add_conditional_edges("llm", self.has_tool_calls, {True: "action", False: END})
+        graph.add_edge("action", "llm")
+        return graph
+
+
+def _as_message(call: dict[str, Any], result: Any) -> ToolMessage:
+    if isinstance(result, ToolMessage):
+        return result
+    return ToolMessage(tool_call_id=call["id"], name=call["name"], content=str(result))
+
+
+def build_agent(
+    model: BaseChatModel,
+    tools: Sequence[BaseTool] = (),
+    *,
+    checkpointer: BaseCheckpointSaver | None = None,
+    system: str = COURSE_PROMPT,
+    interrupt_before: Sequence[str] | None = None,
+) -> CompiledStateGraph:
+    """The course agent, compiled. Pass a saver from ``lessonkit.checkpoints`` to give it memory."""
+    return LessonAgent(model, tools, system).graph().compile(checkpointer=checkpointer, interrupt_before=interrupt_before)

@@ -1,0 +1,139 @@
+"""``python -m lessonkit`` (or ``lessonkit``): doctor, record, run."""
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import os
+import platform
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from .errors import LessonkitError, MissingKeyError
+from .execute import execute_notebook
+from .modes import active_mode, key_status, load_env
+from .recording import Cassette
+from .recording.cassette import project_relative
+
+LIBRARIES = (
+    "langgraph", "langgraph-checkpoint", "langgraph-checkpoint-sqlite", "langchain-core", "langchain-openai", "openai",
+    "httpx", "langchain-tavily", "aiosqlite", "ipywidgets", "jupyterlab", "nbclient", "nbval", "python-dotenv",
+)
+
+
+def _pins(requirements: Path) -> dict[str, str]:
+    pins = {}
+    if requirements.exists():
+        for line in requirements.read_text().splitlines():
+            name, sep, version = line.split("#")[0].strip().partition("==")
+            if sep:
+                pins[name.lower()] = version
+    return pins
+
+
+def _recording_dirs() -> list[Path]:
+    candidates = [os.environ.get("LESSONKIT_RECORDINGS_DIR"), "notebooks/recordings", "recordings"]
+    return [Path(c) for c in candidates if c and Path(c).is_dir()]
+
+
+def doctor() -> int:
+    """Versions, mode, which keys are set (never their values), and every recording found."""
+    load_env()
+    from . import __version__
+    from .lesson import _contents
+
+    pins = _pins(Path("requirements.txt"))
+    print(f"lessonkit {__version__} · Python {platform.python_version()}")
+    for name in LIBRARIES:
+        try:
+            version = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            version = "not installed"
+        pinned = pins.get(name)
+        flag = "" if pinned in (None, version) else f"  (requirements.txt pins {pinned})"
+        print(f"  {name:<28} {version}{flag}")
+    try:
+        mode = active_mode()
+        why = "LESSONKIT_MODE" if os.environ.get("LESSONKIT_MODE") else "default: " + ("OPENAI_API_KEY is set" if os.environ.get("OPENAI_API_KEY") else "no OPENAI_API_KEY")
+        print(f"mode: {mode} ({why})")
+    except LessonkitError as err:
+        print(f"mode: {err}")
+    print("keys: " + ", ".join(f"{k} {'set' if v else 'not set'}" for k, v in key_status().items()))
+    found = [p for d in _recording_dirs() for p in sorted(d.glob("*.json"))]
+    print(f"recordings: {len(found)} found" + ("" if found else " (looked in notebooks/recordings and recordings)"))
+    for path in found:
+        try:
+            print(f"  {_contents(Cassette(path))}")
+        except LessonkitError as err:
+            print(f"  {project_relative(path)}: UNREADABLE: {err}")
+    return 0
+
+
+def run(notebook: Path, speed: str, save: bool) -> int:
+    """Execute a lesson headless in replay; exit 1 if a cell fails."""
+    report = execute_notebook(notebook, {"LESSONKIT_MODE": "replay", "LESSONKIT_REPLAY_SPEED": speed}, save=save)
+    print(report.summary())
+    return 0 if report.ok else 1
+
+
+def record(notebook: Path, script: Path | None, missing_only: bool) -> int:
+    """Re-record a lesson (live, or from a script), then re-run it in replay and save those outputs.
+
+    The saved outputs come from the replay pass, so they are exactly what nbval will compare. If either
+    pass fails, the previous recording is put back and the notebook is left untouched.
+    """
+    load_env()
+    if script is None and not os.environ.get("OPENAI_API_KEY"):
+        raise MissingKeyError(
+            "Recording live needs OPENAI_API_KEY (and TAVILY_API_KEY for lessons that search): put them in .env, "
+            "or author the responses offline with --script FILE (see README)."
+        )
+    recording = notebook.resolve().parent / "recordings" / f"{notebook.stem}.json"
+    backup = recording.read_bytes() if recording.exists() else None
+    env = {
+        "LESSONKIT_MODE": "record", "LESSONKIT_SCRIPT": str(script.resolve()) if script else None,
+        "LESSONKIT_RECORD_POLICY": "missing" if missing_only else "all", "LESSONKIT_RECORDINGS_DIR": str(recording.parent),
+    }
+    first = execute_notebook(notebook, env, save=False)
+    print("record pass:", first.summary())
+    second = execute_notebook(notebook, {"LESSONKIT_MODE": "replay", "LESSONKIT_REPLAY_SPEED": "0", "LESSONKIT_SCRIPT": None}, save=True) if first.ok else None
+    if second is not None:
+        print("replay pass:", second.summary())
+    if second is None or not second.ok:
+        if backup is None:
+            recording.unlink(missing_ok=True)
+        else:
+            recording.write_bytes(backup)
+        print(f"kept the previous recording and notebook: {project_relative(recording)}")
+        return 1
+    from .lesson import _contents
+
+    print(f"saved {_contents(Cassette(recording))} and the notebook's outputs")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="lessonkit", description="Lesson notebooks on LangGraph persistence and streaming.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("doctor", help="library versions, active mode, which keys are set, recordings found")
+    p_run = sub.add_parser("run", help="execute a lesson headless in replay and report the result")
+    p_run.add_argument("notebook", type=Path)
+    p_run.add_argument("--speed", default="0", help="replay pacing, 0 (instant) to 1 (as recorded)")
+    p_run.add_argument("--save", action="store_true", help="write the outputs back into the notebook")
+    p_rec = sub.add_parser("record", help="re-execute a lesson in record mode and save refreshed outputs")
+    p_rec.add_argument("notebook", type=Path)
+    p_rec.add_argument("--script", type=Path, help="author offline: answer from this script file instead of OpenAI")
+    p_rec.add_argument("--missing-only", action="store_true", help="keep what is recorded; record only new requests")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "doctor":
+            return doctor()
+        if not args.notebook.exists():
+            print(f"lessonkit: no notebook at {args.notebook}", file=sys.stderr)
+            return 2
+        if args.command == "run":
+            return run(args.notebook, args.speed, args.save)
+        return record(args.notebook, args.script, args.missing_only)
+    except LessonkitError as err:
+        print(f"lessonkit: {err}", file=sys.stderr)
+        return 2

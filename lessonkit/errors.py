@@ -1,0 +1,45 @@
+"""Every error lessonkit raises on purpose: each message says what happened and what to do next."""
+from __future__ import annotations
+
+
+class LessonkitError(Exception):
+    """Base class, so a lesson can catch everything lessonkit raises on purpose."""
+
+
+class RecordingMissError(LessonkitError):
+    """A request in replay mode that the recording does not hold (the lesson changed, or was never recorded)."""
+
+
+class CorruptRecordingError(LessonkitError):
+    """A recording file that cannot be read: not JSON, truncated, or missing a field."""
+
+
+class MissingKeyError(LessonkitError):
+    """Live or record mode without the API key that mode needs."""
+
+
+class ModeError(LessonkitError):
+    """An unknown LESSONKIT_MODE or replay speed."""
+
+
+class CheckpointPathError(LessonkitError):
+    """A checkpoint database path that cannot be used: missing folder, not writable, or not SQLite."""
+
+
+class ThreadNotFoundError(LessonkitError, KeyError):
+    """A thread id with no checkpoints; the message lists the threads that do exist (a typo is the usual cause)."""
+
+    def __init__(self, thread_id: str, known_threads: list[str] | tuple[str, ...] = ()) -> None:
+        self.thread_id = thread_id
+        self.known_threads = list(known_threads)
+        known = ", ".join(repr(t) for t in self.known_threads) or "none yet"
+        super().__init__(
+            f"thread {thread_id!r} has no checkpoints in this saver; known threads: {known}. "
+            "Check the thread_id, or run the graph once with it first."
+        )
+
+    def __str__(self) -> str:  # KeyError would show the message in quotes
+        return str(self.args[0])
+
+    def __reduce__(self):  # pickle with the real constructor arguments
+        return (type(self), (self.thread_id, self.known_threads))
