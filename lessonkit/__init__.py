@@ -1,11 +1,14 @@
 """lessonkit: teach and debug LangGraph persistence and streaming in Jupyter, offline or live."""
 from .agent import COURSE_PROMPT, AgentState, LessonAgent, build_agent
-from .errors import CorruptRecordingError, LessonkitError, MissingKeyError, ModeError, RecordingMissError
+from . import checkpoints
+from .errors import (
+    CheckpointPathError, CorruptRecordingError, LessonkitError, MissingKeyError, ModeError, RecordingMissError, ThreadNotFoundError,
+)
 from .lesson import Lesson, start
 from .modes import Mode, active_mode
 
 __version__ = "0.1.0"
 __all__ = [
-    "COURSE_PROMPT", "AgentState", "CorruptRecordingError", "Lesson", "LessonAgent", "LessonkitError", "MissingKeyError",
+    "COURSE_PROMPT", "AgentState", "CheckpointPathError", "ThreadNotFoundError", "checkpoints", "CorruptRecordingError", "Lesson", "LessonAgent", "LessonkitError", "MissingKeyError",
     "Mode", "ModeError", "RecordingMissError", "active_mode", "build_agent", "start",
 ]

@@ -70,9 +70,21 @@ def _open_error(path: str, exc: BaseException) -> CheckpointPathError:
         "Pick a writable path to a SQLite file (or a new file name).")
 
 
-def sqlite_saver(path: str | os.PathLike[str]) -> SqliteSaver:
-    """A file-backed saver whose threads survive kernel restarts; ready to pass to compile()."""
+def remove_database(path: str | os.PathLike[str]) -> None:
+    """Delete a database file and its WAL side files: a lesson that must start from a clean slate."""
+    for suffix in ("", "-wal", "-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(os.fsdecode(path) + suffix)
+
+
+def sqlite_saver(path: str | os.PathLike[str], *, fresh: bool = False) -> SqliteSaver:
+    """A file-backed saver whose threads survive kernel restarts; ready to pass to compile().
+
+    ``fresh=True`` deletes the file first, so a lesson's outputs are the same on every run.
+    """
     p = _checked_path(path)
+    if fresh and p != ":memory:":
+        remove_database(p)
     conn = None
     try:
         conn = sqlite3.connect(p, check_same_thread=False, timeout=_BUSY_TIMEOUT_S)
@@ -119,9 +131,11 @@ def _close_leftover_connections() -> None:
 getattr(threading, "_register_atexit", atexit.register)(_close_leftover_connections)
 
 
-async def async_sqlite_saver(path: str | os.PathLike[str]) -> AsyncSqliteSaver:
+async def async_sqlite_saver(path: str | os.PathLike[str], *, fresh: bool = False) -> AsyncSqliteSaver:
     """The async twin of sqlite_saver() for ainvoke/astream; closed for you at exit."""
     p = _checked_path(path)
+    if fresh and p != ":memory:":
+        remove_database(p)
     conn = None
     try:
         conn = await aiosqlite.connect(p, timeout=_BUSY_TIMEOUT_S)

@@ -1,0 +1,100 @@
+"""The command line: doctor, run, record (authored, offline) — each run as a real subprocess."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+
+from tests.conftest import ROOT
+
+QUICKSTART = ROOT / "notebooks" / "00_quickstart.ipynb"
+
+
+def lessonkit(*args: str, cwd: Path = ROOT, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "lessonkit", *args], cwd=cwd, capture_output=True, text=True, timeout=300,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_doctor_reports_versions_mode_keys_but_never_values(tmp_path: Path) -> None:
+    secret = "sk-" + "doctorSECRET" * 3
+    result = lessonkit("doctor", env={"OPENAI_API_KEY": secret, "LESSONKIT_MODE": "replay"})
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "langgraph " in out and "langchain-openai " in out
+    assert "mode: replay (LESSONKIT_MODE)" in out
+    assert "OPENAI_API_KEY set" in out and secret not in out
+    assert "notebooks/recordings/00_quickstart.json: 3 model responses (3 authored)" in out
+
+
+def test_run_executes_a_lesson_in_replay() -> None:
+    result = lessonkit("run", "notebooks/00_quickstart.ipynb")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "00_quickstart.ipynb: ok, 6 code cells" in result.stdout
+
+
+def copy_lesson(tmp_path: Path) -> Path:
+    (tmp_path / "pyproject.toml").write_text("")  # paths in messages are shown from the project root
+    lesson = tmp_path / "notebooks" / "00_quickstart.ipynb"
+    (lesson.parent / "recordings").mkdir(parents=True)
+    shutil.copy(QUICKSTART, lesson)
+    shutil.copy(QUICKSTART.parent / "recordings" / "00_quickstart.json", lesson.parent / "recordings")
+    return lesson
+
+
+def test_run_on_a_stale_recording_fails_with_the_diff(tmp_path: Path) -> None:
+    lesson = copy_lesson(tmp_path)
+    notebook = nbformat.read(lesson, 4)
+    for cell in notebook.cells:
+        cell.source = cell.source.replace("What is the weather in sf?", "What is the weather in Paris?")
+    nbformat.write(notebook, lesson)
+    result = lessonkit("run", str(lesson), cwd=tmp_path)
+    assert result.returncode == 1
+    assert "RecordingMissError" in result.stdout
+    assert "recorded 'What is the weather in sf?' ≠ requested 'What is the weather in Paris?'" in result.stdout
+    assert "python -m lessonkit record notebooks/00_quickstart.ipynb" in result.stdout
+
+
+def test_record_from_a_script_refreshes_recording_and_outputs(tmp_path: Path) -> None:
+    lesson = copy_lesson(tmp_path)
+    recording = lesson.parent / "recordings" / "00_quickstart.json"
+    recording.unlink()
+    notebook = nbformat.read(lesson, 4)
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            cell.outputs = []
+    nbformat.write(notebook, lesson)
+    script = ROOT / "notebooks" / "scripts" / "00_quickstart.json"
+    result = lessonkit("record", str(lesson), "--script", str(script), cwd=tmp_path, env={"OPENAI_API_KEY": ""})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "saved notebooks/recordings/00_quickstart.json: 3 model responses (3 authored); 1 search (1 authored)" in result.stdout
+    stored = json.loads(recording.read_text())
+    assert all(i["origin"] == "authored" and "note" in i for i in stored["interactions"])
+    outputs = [o for c in nbformat.read(lesson, 4).cells if c.cell_type == "code" for o in c.outputs]
+    assert outputs and "replay mode" in outputs[0]["text"]  # the saved outputs come from the replay pass
+
+
+def test_record_live_without_a_key_says_what_to_set(tmp_path: Path) -> None:
+    lesson = copy_lesson(tmp_path)
+    before = (lesson.parent / "recordings" / "00_quickstart.json").read_bytes()
+    result = lessonkit("record", str(lesson), cwd=tmp_path, env={"OPENAI_API_KEY": ""})
+    assert result.returncode == 2
+    assert "Recording live needs OPENAI_API_KEY" in result.stderr and "--script" in result.stderr
+    assert (lesson.parent / "recordings" / "00_quickstart.json").read_bytes() == before
+
+
+def test_failed_record_keeps_the_previous_recording(tmp_path: Path) -> None:
+    lesson = copy_lesson(tmp_path)
+    before = (lesson.parent / "recordings" / "00_quickstart.json").read_bytes()
+    short = tmp_path / "short.json"
+    short.write_text(json.dumps({"chat": [{"content": "only one reply"}]}))
+    result = lessonkit("record", str(lesson), "--script", str(short), cwd=tmp_path)
+    assert result.returncode == 1
+    assert "kept the previous recording" in result.stdout
+    assert (lesson.parent / "recordings" / "00_quickstart.json").read_bytes() == before
