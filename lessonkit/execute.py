@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,14 +53,21 @@ def execute_notebook(path: Path, env: Mapping[str, str | None], save: bool, time
     """Run every cell with the notebook's folder as working directory; save outputs only if asked."""
     path = path.resolve()
     notebook = nbformat.read(path, as_version=4)
-    client = NotebookClient(notebook, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
+    # record_timing=False: no per-cell timestamps in the saved notebook, so re-recording diffs stay readable.
+    client = NotebookClient(
+        notebook, timeout=timeout, kernel_name="python3", record_timing=False, resources={"metadata": {"path": str(path.parent)}}
+    )
     start = time.monotonic()
     error = None
-    with environment(env):
+    # The kernel's own stderr (ipykernel's start-up notices) is kept aside and shown only on failure.
+    with environment(env), tempfile.TemporaryFile("w+") as kernel_stderr:
         try:
-            client.execute()
+            client.execute(stderr=kernel_stderr)
         except CellExecutionError as err:
             error = _short_error(err)
+        except Exception as err:  # the kernel died or would not start: say so with what it printed
+            kernel_stderr.seek(0)
+            error = f"{type(err).__name__}: {err}\nkernel stderr:\n{kernel_stderr.read()[-2000:]}"
     cells = sum(1 for c in notebook.cells if c.cell_type == "code" and c.get("execution_count"))
     if save and error is None:
         nbformat.write(notebook, path)

@@ -18,7 +18,7 @@ from typing import Any, Mapping
 import httpx
 
 from ..errors import LessonkitError
-from .transports import NOTE_EXTENSION, chat_body, serve
+from .transports import AUTHORED_EXTENSION, NOTE_EXTENSION, chat_body, serve
 from .wire import ChatResponse, Chunk
 
 FIRST_TOKEN_S = 0.45  # synthesized timing: a typical gpt-4o time to first token
@@ -152,7 +152,9 @@ class ScriptedTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
     def _respond(self, request: httpx.Request, flavour: Any) -> httpx.Response:
         body = chat_body(request)
         number, reply = self.script.next_reply()
-        response = serve(reply_response(reply, body, number), body, 0.0, flavour)
+        authored = reply_response(reply, body, number)
+        response = serve(authored, body, 0.0, flavour)
+        response.extensions[AUTHORED_EXTENSION] = authored
         note = reply.note or self.script.note
         if reply.usage is None:
             note += "; usage estimated"

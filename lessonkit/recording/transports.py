@@ -18,7 +18,10 @@ from .cassette import Cassette, Origin
 from .wire import ChatResponse, StreamCapture, json_body, response_from_json, sse_events, wants_stream, wants_usage
 
 CHAT_PATH = "/chat/completions"
-NOTE_EXTENSION = "lessonkit_note"  # set by an authoring upstream on its response; becomes the interaction note
+# An authoring upstream hangs these on its response: the note, and the response it synthesized
+# (whose timing is the scripted one, not how fast the script happened to run).
+NOTE_EXTENSION = "lessonkit_note"
+AUTHORED_EXTENSION = "lessonkit_authored_response"
 
 
 def chat_body(request: httpx.Request) -> dict[str, Any]:
@@ -79,13 +82,15 @@ class ReplayTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         body = chat_body(request)
         response = self.cassette.chat_response(body)
-        time.sleep(_whole_wait(response, body, self.speed))
+        if wait := _whole_wait(response, body, self.speed):
+            time.sleep(wait)
         return serve(response, body, self.speed, "sync")
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         body = chat_body(request)
         response = self.cassette.chat_response(body)
-        await asyncio.sleep(_whole_wait(response, body, self.speed))
+        if wait := _whole_wait(response, body, self.speed):
+            await asyncio.sleep(wait)
         return serve(response, body, self.speed, "async")
 
 
@@ -123,6 +128,7 @@ class RecordingTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         return httpx.Request(request.method, request.url, headers=headers, content=json.dumps(upgraded).encode(), extensions=request.extensions)
 
     def _record(self, body: dict[str, Any], response: ChatResponse, upstream: httpx.Response) -> None:
+        response = upstream.extensions.get(AUTHORED_EXTENSION, response)
         self.cassette.add_chat(body, response, self.origin, note=upstream.extensions.get(NOTE_EXTENSION))
 
     def _answer_whole(
