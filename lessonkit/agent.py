@@ -47,7 +47,7 @@ class LessonAgent:
         self.model = model.bind_tools(list(tools)) if tools else model
 
     def _prompt(self, state: AgentState) -> list[AnyMessage]:
-        return ([SystemMessage(content=self.system)] if self.system else []) + list(state["messages"])
+        return ([SystemMessage(content=self.system)] if self.system else []) + answer_dangling_tool_calls(state["messages"])
 
     def call_model(self, state: AgentState) -> dict[str, list[AnyMessage]]:
         return {"messages": [self.model.invoke(self._prompt(state))]}
@@ -91,6 +91,27 @@ class LessonAgent:
         graph.add_conditional_edges("llm", self.has_tool_calls, {True: "action", False: END})
         graph.add_edge("action", "llm")
         return graph
+
+
+def answer_dangling_tool_calls(messages: Sequence[AnyMessage]) -> list[AnyMessage]:
+    """Fill in tool results that never came (a run stopped mid-tool), so the next request is valid.
+
+    OpenAI rejects a history where an assistant tool call has no tool message after it. A run
+    cancelled between the model's decision and the tool's answer leaves exactly that in the thread;
+    the model is told the call was cancelled instead of the whole thread becoming unusable.
+    """
+    answered = {m.tool_call_id for m in messages if isinstance(m, ToolMessage)}
+    out: list[AnyMessage] = []
+    for index, message in enumerate(messages):
+        out.append(message)
+        missing = [c for c in getattr(message, "tool_calls", None) or () if c["id"] not in answered]
+        if missing:
+            out += [tool_error_message(c, CancelledToolCall("the run was stopped before this tool answered")) for c in missing]
+    return out
+
+
+class CancelledToolCall(Exception):
+    """Stands for a tool call whose run was stopped before it answered."""
 
 
 def _as_message(call: dict[str, Any], result: Any) -> ToolMessage:

@@ -1,0 +1,106 @@
+"""The token panel: each model call's text as it arrives, and tool-call arguments as they stream."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import ipywidgets as widgets
+
+from ..stream.events import ModelEnd, ModelStart, StreamEvent, Token
+from .base import Panel
+from .style import titled
+from .text import AppendOnlyText, escape
+
+
+def call_label(node: str, step: int | None, namespace: tuple[str, ...] = ()) -> str:
+    where = " › ".join(part.split(":")[0] for part in namespace)
+    return (f"{where} › " if where else "") + node + (f" · step {step}" if step is not None else "")
+
+
+@dataclass
+class _Call:
+    """One model call's card: a heading, the answer text, and one line per streamed tool call."""
+
+    label: str
+    model: str | None
+    card: widgets.VBox
+    head: widgets.HTML
+    answer: AppendOnlyText
+    args: dict[int, tuple[str, AppendOnlyText]] = field(default_factory=dict)
+    status: str = "streaming…"
+    head_sent: str = ""
+
+    def heading(self) -> str:
+        model = f" · {self.model}" if self.model else ""
+        return f"<b>{escape(self.label)}</b>{escape(model)} · <span class='lk-status'>{escape(self.status)}</span>"
+
+
+class TokenPanel(Panel):
+    """Live text per model call, labelled with node and step."""
+
+    def __init__(self) -> None:
+        self.calls: dict[str, _Call] = {}
+        self.cards = widgets.VBox([])
+        self.cards.add_class("lk-token-cards")
+        self._dirty: set[str] = set()
+        self.widget = titled("Tokens", self.cards, css_class="lk-tokens")
+
+    def on_event(self, event: StreamEvent) -> bool:
+        if isinstance(event, ModelStart):
+            self._open(event)
+        elif isinstance(event, Token) and event.call_id in self.calls:
+            call = self.calls[event.call_id]
+            if event.token_kind == "text":
+                call.answer.append(event.text)
+            else:
+                self._args(call, event.tool_call_index or 0, event.tool_name).append(event.text)
+        elif isinstance(event, ModelEnd) and event.call_id in self.calls:
+            call = self.calls[event.call_id]
+            tokens = f", {event.output_tokens} tokens" if event.output_tokens is not None else ""
+            call.status = f"done: {event.chunks} chunks{tokens}"
+        else:
+            return False
+        self._dirty.add(getattr(event, "call_id"))
+        return True
+
+    def _open(self, event: ModelStart) -> None:
+        head = widgets.HTML()
+        head.add_class("lk-head")
+        answer = AppendOnlyText("lk-text")
+        answer.box.add_class("lk-answer")
+        card = widgets.VBox([head, answer.box])
+        card.add_class("lk-card")
+        self.calls[event.call_id] = _Call(call_label(event.node, event.step, event.namespace), event.model, card, head, answer)
+        self.cards.children = (*self.cards.children, card)
+
+    @staticmethod
+    def _args(call: _Call, index: int, name: str | None) -> AppendOnlyText:
+        if index not in call.args:
+            text = AppendOnlyText("lk-text")
+            text.box.add_class("lk-args")
+            label = widgets.HTML(value=f"<span class='lk-muted'>→ {escape(name or 'tool')}(</span>")
+            label.add_class("lk-head")
+            call.card.children = (*call.card.children, label, text.box)
+            call.args[index] = (name or "tool", text)
+        return call.args[index][1]
+
+    def sync(self) -> None:
+        for call_id in self._dirty:
+            call = self.calls[call_id]
+            heading = call.heading()
+            if heading != call.head_sent:
+                call.head.value = call.head_sent = heading
+            call.answer.sync()
+            for _, text in call.args.values():
+                text.sync()
+        self._dirty.clear()
+
+    def text(self, only: set[str] | None = None) -> str:
+        """Each call's text (``only``: just these call ids, e.g. one run's)."""
+        calls = [c for cid, c in self.calls.items() if only is None or cid in only]
+        if not calls:
+            return "Tokens: no model calls yet"
+        lines = []
+        for call in calls:
+            lines.append(f"[{call.label}] {call.answer.value}".rstrip())
+            lines += [f"  → {name}({text.value})" for name, text in call.args.values()]
+        return "\n".join(lines)
