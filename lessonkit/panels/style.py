@@ -13,6 +13,7 @@ CSS = """
 .lk-text .widget-html, .lk-text .widget-html-content { display: inline !important; white-space: pre-wrap; line-height: 1.5;
   font-family: var(--jp-code-font-family, ui-monospace, monospace); font-size: 12.5px; }
 .lk-text .widget-html > label { display: none; }
+.lk-text .lk-row { display: inline !important; }
 .lk-args .widget-html-content { color: #8250df; }
 .lk-error, .lk-error .widget-html-content { color: #cf222e; font-weight: 600; }
 .lk-muted { color: #57606a; }
@@ -25,6 +26,12 @@ table.lk-table td.num { text-align: right; font-variant-numeric: tabular-nums; }
 MODEL_COLOUR = "#0969da"
 TOOL_COLOUR = "#bf8700"
 ERROR_COLOUR = "#cf222e"
+
+
+# Every widget made without a layout opens a Layout model of its own (~1 kB on the wire). Cards and
+# headings that need no layout of their own share these instead.
+SHARED_LAYOUT = widgets.Layout()
+CARD_LAYOUT = widgets.Layout()
 
 
 def style_widget() -> widgets.HTML:

@@ -1,17 +1,25 @@
 """Append-only text in core widgets, so the bytes sent grow with the text, not with its square.
 
 Setting ``HTML.value`` resends the whole value, so a growing transcript in one widget costs
-O(n²) bytes. Here the text lives in segments: only the last (open) segment is rewritten on a flush,
-and a segment is frozen once it reaches ``SEGMENT_CHARS``, after which it is never sent again.
+O(n²) bytes. Here the text lives in segments shown inline: only the last (open) segment is rewritten
+on a flush, and once a segment has been sent with ``SEGMENT_CHARS`` or more it is never sent again.
+The segment size balances the two costs: rewriting the open segment each flush, and opening one
+more widget (see ``segment_limit``).
 """
 from __future__ import annotations
 
 import html
+import math
 
 import ipywidgets as widgets
 
-SEGMENT_CHARS = 600
-_SEGMENT_LAYOUT = widgets.Layout(margin="0")  # shared: a new segment does not open a new Layout model
+SEGMENT_OPEN_BYTES = 900  # what one more segment costs to send: its widget, and a row's children list
+SEGMENTS_PER_ROW = 8  # segments sit in rows, so adding one resends a short children list, not all of them
+# Shared by every segment, so a new segment opens one widget model, not three.
+_SEGMENT_LAYOUT = widgets.Layout(margin="0")
+_SEGMENT_STYLE = widgets.HTML(layout=_SEGMENT_LAYOUT).style  # HTMLStyle in 8.x, DescriptionStyle in 7.x
+_ROW_LAYOUT = widgets.Layout(display="inline")
+_TEXT_LAYOUT = widgets.Layout(display="block")
 
 
 def escape(text: str) -> str:
@@ -22,12 +30,13 @@ class AppendOnlyText:
     """A box of HTML segments showing one growing text; ``sync()`` pushes what is new."""
 
     def __init__(self, css_class: str = "lk-text") -> None:
-        self.box = widgets.Box(layout=widgets.Layout(display="block"))
-        self.box.add_class(css_class)
+        self.box = widgets.Box(layout=_TEXT_LAYOUT, _dom_classes=(css_class,))
         self._frozen: list[str] = []  # texts of segments already sent in full
         self._open = ""  # text of the last segment, sent on the next sync
         self._sent_open = ""
         self._segments: list[widgets.HTML] = []
+        self._added_per_sync = 0.0  # moving average of characters added between syncs
+        self._syncs = 0
 
     @property
     def value(self) -> str:
@@ -36,22 +45,37 @@ class AppendOnlyText:
     def append(self, text: str) -> None:
         self._open += text
 
+    def segment_limit(self) -> int:
+        """When to freeze the open segment: the size that minimises bytes per character.
+
+        With ``a`` new characters per flush, a segment of size T costs SEGMENT_OPEN_BYTES once plus
+        about T²/2a in rewrites, i.e. SEGMENT_OPEN_BYTES/T + T/2a per character: least at
+        T = √(2·a·SEGMENT_OPEN_BYTES). Slow streams get small segments, fast streams large ones.
+        """
+        return int(min(4000, max(120, math.sqrt(2 * self._added_per_sync * SEGMENT_OPEN_BYTES))))
+
     def sync(self) -> None:
-        """Push changes: rewrite the open segment, roll over into new segments when it is full."""
-        while len(self._open) > SEGMENT_CHARS:
-            cut = self._open.rfind(" ", 0, SEGMENT_CHARS) + 1 or SEGMENT_CHARS
-            self._write(self._open[:cut])
-            self._frozen.append(self._open[:cut])
-            self._open, self._sent_open = self._open[cut:], ""
+        """Push what is new; freeze a full open segment as it was sent and start the next one."""
+        if self._open == self._sent_open:
+            return
+        added = len(self._open) - len(self._sent_open)
+        self._added_per_sync = 0.7 * self._added_per_sync + 0.3 * added if self._syncs else float(added)
+        self._syncs += 1
+        if len(self._sent_open) >= self.segment_limit():
+            self._frozen.append(self._sent_open)
+            self._open = self._open[len(self._sent_open):]
+            self._sent_open = ""
             self._segments.append(self._new_segment())
-        if self._open != self._sent_open:
-            self._write(self._open)
-            self._sent_open = self._open
+        self._write(self._open)
+        self._sent_open = self._open
 
     def _new_segment(self) -> widgets.HTML:
-        segment = widgets.HTML(layout=_SEGMENT_LAYOUT)
-        segment.add_class("lk-seg")
-        self.box.children = (*self.box.children, segment)
+        segment = widgets.HTML(layout=_SEGMENT_LAYOUT, style=_SEGMENT_STYLE, _dom_classes=("lk-seg",))
+        rows = self.box.children
+        if not rows or len(rows[-1].children) >= SEGMENTS_PER_ROW:
+            self.box.children = (*rows, widgets.Box(layout=_ROW_LAYOUT, _dom_classes=("lk-row",)))
+        row = self.box.children[-1]
+        row.children = (*row.children, segment)
         return segment
 
     def _write(self, text: str) -> None:

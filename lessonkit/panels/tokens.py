@@ -7,7 +7,7 @@ import ipywidgets as widgets
 
 from ..stream.events import ModelEnd, ModelStart, StreamEvent, Token
 from .base import Panel
-from .style import titled
+from .style import CARD_LAYOUT, SHARED_LAYOUT, titled
 from .text import AppendOnlyText, escape
 
 
@@ -63,12 +63,10 @@ class TokenPanel(Panel):
         return True
 
     def _open(self, event: ModelStart) -> None:
-        head = widgets.HTML()
-        head.add_class("lk-head")
+        head = widgets.HTML(layout=SHARED_LAYOUT, _dom_classes=("lk-head",))
         answer = AppendOnlyText("lk-text")
         answer.box.add_class("lk-answer")
-        card = widgets.VBox([head, answer.box])
-        card.add_class("lk-card")
+        card = widgets.VBox([head, answer.box], layout=CARD_LAYOUT, _dom_classes=("lk-card",))
         self.calls[event.call_id] = _Call(call_label(event.node, event.step, event.namespace), event.model, card, head, answer)
         self.cards.children = (*self.cards.children, card)
 
@@ -77,8 +75,7 @@ class TokenPanel(Panel):
         if index not in call.args:
             text = AppendOnlyText("lk-text")
             text.box.add_class("lk-args")
-            label = widgets.HTML(value=f"<span class='lk-muted'>→ {escape(name or 'tool')}(</span>")
-            label.add_class("lk-head")
+            label = widgets.HTML(value=f"<span class='lk-muted'>→ {escape(name or 'tool')}(</span>", layout=SHARED_LAYOUT, _dom_classes=("lk-head",))
             call.card.children = (*call.card.children, label, text.box)
             call.args[index] = (name or "tool", text)
         return call.args[index][1]

@@ -1,0 +1,189 @@
+"""Panels: batching on a time budget, bytes that grow linearly, text forms, the dashboard, cancel."""
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+from langchain_core.messages import HumanMessage
+
+import lessonkit
+from lessonkit import checkpoints
+from lessonkit.panels import Dashboard, TokenPanel
+from lessonkit.panels.batching import Flusher
+from lessonkit.panels.text import AppendOnlyText
+from lessonkit.recording import Cassette, Reply, Script
+from lessonkit.stream.events import ModelStart, RunEnd, Token
+from tests.stream_graphs import ANSWER, build, recorded
+from tests.widget_traffic import widget_bytes  # noqa: F401 (fixture)
+
+QUESTION = {"messages": [HumanMessage("Which is warmer, LA or SF?")]}
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_flusher_caps_flushes_at_twenty_a_second_whatever_the_rate() -> None:
+    clock, pushes = FakeClock(), []
+    flusher = Flusher(lambda: pushes.append(clock.now), clock=clock)  # the default budget
+    for _ in range(5000):  # 2,500 requests a second for two seconds
+        clock.now += 0.0004
+        flusher.request()
+    assert flusher.max_flushes_per_second() <= 20
+    flusher.flush(final=True)
+    assert len(pushes) >= 40  # ...and it does keep flushing while tokens come
+    assert flusher.longest_wait <= flusher.interval + 0.001  # no change waits longer than one interval (+1 fake tick)
+    assert pushes[-1] == clock.now  # the final flush always happens
+
+
+def test_flusher_timer_sends_the_tail_without_another_request() -> None:
+    pushes: list[int] = []
+
+    async def go() -> None:
+        flusher = Flusher(lambda: pushes.append(1), interval=0.05)
+        flusher.request()  # sent at once
+        flusher.request()  # too soon: waits for the timer
+        assert len(pushes) == 1 and flusher.pending_since is not None
+        await asyncio.sleep(0.2)
+        assert len(pushes) == 2 and flusher.pending_since is None
+
+    asyncio.run(go())
+
+
+def feed_tokens(widget_bytes: list[int], chars: int, per_flush: int = 50) -> tuple[int, str]:
+    """Stream ~chars of text as 5-character tokens into a token panel, syncing every per_flush tokens."""
+    panel = TokenPanel()
+    before = sum(widget_bytes)
+    panel.on_event(ModelStart(0.0, "c1", "llm", 1))
+    text = ""
+    for n in range(chars // 5):
+        piece = f" w{n % 1000:03d}"
+        text += piece
+        panel.on_event(Token(0.0, "c1", piece))
+        if n % per_flush == 0:
+            panel.sync()
+    panel.sync()
+    assert panel.calls["c1"].answer.value == text
+    return sum(widget_bytes) - before, text
+
+
+def test_bytes_sent_grow_linearly_with_the_text(widget_bytes: list[int]) -> None:
+    small, _ = feed_tokens(widget_bytes, 4_000)
+    large, text = feed_tokens(widget_bytes, 16_000)
+    assert large / small < 5  # 4× the text costs about 4× the bytes (quadratic would be ~16×)
+    assert large < 4 * len(text)  # at ~250 new characters a flush (about 1,000 tokens/s at 20 flushes/s)
+
+
+def test_naive_per_token_value_updates_are_quadratic(widget_bytes: list[int]) -> None:
+    """The baseline the panel avoids: setting HTML.value per token."""
+    import ipywidgets as widgets
+
+    html, value = widgets.HTML(), ""
+    start = sum(widget_bytes)
+    for n in range(16_000 // 5):
+        value += f" w{n % 1000:03d}"
+        html.value = value
+    assert sum(widget_bytes) - start > 100 * len(value)
+
+
+def test_append_only_text_rolls_over_into_frozen_segments() -> None:
+    text = AppendOnlyText()
+    words = " ".join(f"word{n}" for n in range(600))
+    for start in range(0, len(words), 7):
+        text.append(words[start:start + 7])
+        text.sync()
+    assert text.value == words
+    segments = [s.value for row in text.box.children for s in row.children]
+    assert len(segments) > 3 and all(len(s) <= text.segment_limit() + 7 for s in segments)
+    assert "".join(segments) == words.replace("&", "&amp;")
+
+
+def dashboard_run(tmp_path: Path, via: str = "astream") -> tuple[Dashboard, Any]:
+    folder = recorded(tmp_path)
+
+    async def go() -> tuple[Dashboard, Any]:
+        lesson = lessonkit.start("streams", mode="replay", recordings_dir=folder, announce=False)
+        dash = Dashboard(via=via)  # type: ignore[arg-type]
+        report = await dash.run(build(lesson, checkpoints.memory_saver()), QUESTION, {"configurable": {"thread_id": "t"}})
+        return dash, report
+
+    return asyncio.run(go())
+
+
+@pytest.mark.parametrize("via", ["astream", "astream_events"])
+def test_dashboard_run_fills_every_panel_and_reports_in_text(tmp_path: Path, via: str) -> None:
+    dash, report = dashboard_run(tmp_path, via)
+    text = str(report)
+    assert text.startswith("Run on thread 't': done")
+    assert f"[research › llm · step 3] {ANSWER}" in text
+    assert '→ tavily_search({"query": "la vs sf temperature"})' in text
+    assert '1. tavily_search {"query": "la vs sf temperature"} ← llm step 1 · done' in text
+    assert "result: {'query': 'la vs sf temperature'" in text
+    assert [c.kind for c in dash.timings.timings.calls] == ["model", "tool", "model"]
+    assert "<svg" in dash.timings.timeline.value and dash.timings.table.value.count("<tr") == 4
+    assert "tavily_search" in dash.tools.cards.children[0].value
+    assert dash.thread.text().startswith("thread 't':") and "+ ai: asks for tavily_search" in dash.thread.text()
+    assert dash.progress.value > 0 and dash.stop_button.disabled
+
+
+def test_panels_have_deterministic_text_and_widget_forms() -> None:
+    dash = Dashboard()
+    bundle = dash._repr_mimebundle_()
+    assert bundle["text/plain"] == "lessonkit dashboard: ready (tokens, tool decisions, timings, thread history)"
+    assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == dash.widget.model_id
+    for panel, empty in ((dash.tokens, "Tokens: no model calls yet"), (dash.tools, "Tool decisions: none"),
+                         (dash.timings, "Timings: no calls yet"), (dash.thread, "Thread history: no thread loaded")):
+        assert panel.text() == empty and str(panel) == empty
+    assert not hasattr(dash.widget, "outputs")  # no Output widget, no `with output:` printing
+
+
+def slow_lesson(tmp_path: Path) -> Path:
+    """A recording with a long answer (paced replay takes seconds) and the next turn's request."""
+    folder = tmp_path / "recordings"
+    long_answer = " ".join(f"word{n}" for n in range(400))
+    script = Script(replies=[Reply(content=long_answer), Reply(content="Second turn answered.")], note="cancel test")
+    lesson = lessonkit.Lesson("slow", "record", 0.0, Cassette(folder / "slow.json"), script=script)
+    graph = lessonkit.build_agent(lesson.chat_model(), [], checkpointer=checkpoints.memory_saver(), system="Be brief.")
+    graph.invoke({"messages": [HumanMessage("Tell me a long story.")]}, {"configurable": {"thread_id": "a"}})
+    # what the next turn sends after a cancel: the first question (no answer kept) and the second
+    graph.invoke({"messages": [HumanMessage("Tell me a long story."), HumanMessage("Just say hello.")]}, {"configurable": {"thread_id": "b"}})
+    return folder
+
+
+def test_stop_cancels_the_run_keeps_the_checkpoint_and_the_next_turn_works(tmp_path: Path) -> None:
+    folder = slow_lesson(tmp_path)
+    db = tmp_path / "threads.db"
+
+    async def go() -> tuple[Any, Any, Any, Dashboard]:
+        lesson = lessonkit.start("slow", mode="replay", speed=1.0, recordings_dir=folder, announce=False)
+        saver = await checkpoints.async_sqlite_saver(db)
+        graph = lessonkit.build_agent(lesson.chat_model(), [], checkpointer=saver, system="Be brief.")
+        config = {"configurable": {"thread_id": "c"}}
+        dash = Dashboard()
+        task = dash.start(graph, {"messages": [HumanMessage("Tell me a long story.")]}, config)
+        for _ in range(1000):  # wait until tokens are visibly streaming
+            await asyncio.sleep(0.01)
+            if sum(isinstance(e, Token) for e in dash.events) >= 3:
+                break
+        assert not dash.stop_button.disabled
+        dash.stop_button.click()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        after_cancel = await graph.aget_state(config)
+        second = await Dashboard().run(graph, {"messages": [HumanMessage("Just say hello.")]}, config)
+        final = await graph.aget_state(config)
+        await checkpoints.close_saver(saver)
+        return after_cancel, second, final, dash
+
+    after_cancel, second, final, dash = asyncio.run(go())
+    assert isinstance(dash.events[-1], RunEnd) and dash.events[-1].status == "cancelled"
+    assert "stopped" in dash.status.value
+    assert [m.content for m in after_cancel.values["messages"]] == ["Tell me a long story."]  # intact, nothing half-written
+    assert second.status == "done" and "Second turn answered." in second.transcript
+    assert [m.type for m in final.values["messages"]] == ["human", "human", "ai"]
