@@ -154,20 +154,22 @@ def compute_timings(events: Sequence[StreamEvent]) -> RunTimings:
         first = seen[0].t if seen else None
         stop = end.t if end else last
         start = begin.t if begin else (first if first is not None else stop)
+        where: ModelEnd | ModelStart = end or begin  # type: ignore[assignment]
         return CallTiming(
-            "model", call_id, (end or begin).node, (end or begin).step, start, stop, first, first,  # type: ignore[union-attr]
-            end.chunks if end else len(seen), end.input_tokens if end else None, end.output_tokens if end else None,
-            None, incomplete=end is None,
+            kind="model", call_id=call_id, label=where.node, node=where.node, step=where.step, start=start, end=stop,
+            first_chunk=first, first_token=first, chunks=end.chunks if end else len(seen),
+            input_tokens=end.input_tokens if end else None, output_tokens=end.output_tokens if end else None,
+            error=None, incomplete=end is None,
         )
 
     def tool(begin: ToolStart | None, end: ToolEnd | None) -> CallTiming:
-        some = begin or end
-        decision = decisions.get(some.tool_call_id or "")  # type: ignore[union-attr]
-        start = begin.t if begin else end.t  # type: ignore[union-attr]
+        some: ToolStart | ToolEnd = begin or end  # type: ignore[assignment]
+        decision = decisions.get(some.tool_call_id or "")
         return CallTiming(
-            "tool", some.tool_call_id, some.tool, some.node or (decision.node if decision else None),  # type: ignore[union-attr]
-            decision.step if decision else None, start, end.t if end else last, None, None, 0, None, None,
-            end.error if end else None, incomplete=end is None,
+            kind="tool", call_id=some.tool_call_id, label=some.tool, node=some.node or (decision.node if decision else None),
+            step=decision.step if decision else None, start=some.t, end=end.t if end else last,
+            first_chunk=None, first_token=None, chunks=0, input_tokens=None, output_tokens=None,
+            error=end.error if end else None, incomplete=end is None,
         )
 
     for event in events:
@@ -189,6 +191,9 @@ def compute_timings(events: Sequence[StreamEvent]) -> RunTimings:
             begin = tools_by_id.pop(event.tool_call_id, None) if event.tool_call_id is not None else None
             if begin is None and queue:
                 begin = queue.popleft()
+            elif begin is None and event.tool_call_id is None:  # an unnamed end: the oldest open start of that tool
+                key = next((k for k, s in tools_by_id.items() if s.tool == event.tool), None)
+                begin = tools_by_id.pop(key) if key is not None else None
             calls.append(tool(begin, event))
     calls += [model(call_id, None) for call_id in list(starts)]
     calls += [tool(begin, None) for begin in [*tools_by_id.values(), *(s for q in tools_by_name.values() for s in q)]]

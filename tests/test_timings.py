@@ -1,0 +1,145 @@
+"""Timings from hand-built event sequences with exact times: numbers, pairing, unfinished runs, text."""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pytest import approx
+
+from lessonkit.stream.events import ModelEnd, ModelStart, RunEnd, RunStart, StreamEvent, Token, ToolDecision, ToolEnd, ToolStart
+from lessonkit.stream.timings import compute_timings, format_timings, turn_totals
+
+SEARCH = {"query": "weather SF"}
+
+
+def model_call(call_id: str, start: float, tokens: list[tuple[float, str, str]], end: float, step: int,
+               inp: int | None, out: int | None, calls: tuple[dict[str, Any], ...] = ()) -> list[StreamEvent]:
+    text = "".join(t for _, t, kind in tokens if kind == "text")
+    return [
+        ModelStart(start, call_id, "llm", step),
+        *(Token(at, call_id, piece, kind) for at, piece, kind in tokens),  # type: ignore[arg-type]
+        ModelEnd(end, call_id, "llm", step, text, len(tokens) + 2, inp, out, "stop", calls),
+    ]
+
+
+def run_a(shift: float = 0.0) -> list[StreamEvent]:
+    """Model call (decides a tool) 0.10-1.05, tool 1.10-1.90, answering model call 2.00-2.50."""
+    events: list[StreamEvent] = [RunStart(0.0, "r1", "t1", "astream")]
+    events += model_call("m1", 0.10, [(0.55, '{"query":', "tool_args"), (0.80, ' "weather SF"}', "tool_args")], 1.05, 1, 151, 20,
+                         ({"name": "search", "args": SEARCH, "id": "c1"},))
+    events += [ToolDecision(1.05, "search", SEARCH, "c1", "m1", "llm", 1),
+               ToolStart(1.10, "search", "c1", SEARCH, "tools"), ToolEnd(1.90 + shift, "search", "c1", "sunny", None, "tools")]
+    events += model_call("m2", 2.00 + shift, [(2.30 + shift, "It is", "text"), (2.40 + shift, " sunny.", "text")], 2.50 + shift, 3, 190, 5)
+    return events + [RunEnd(2.60 + shift, "r1")]
+
+
+def test_model_call_numbers() -> None:
+    first, tool, second = compute_timings(run_a()).calls
+    assert (first.kind, first.name, first.label, first.step, first.call_id) == ("model", "llm#1", "llm", 1, "m1")
+    assert first.time_to_first_token == approx(0.45) and first.duration == approx(0.95)
+    assert first.first_chunk == first.first_token == 0.55
+    assert first.tokens_per_second == approx(40.0)  # 20 tokens from 0.55 to 1.05
+    assert (first.chunks, first.input_tokens, first.output_tokens, first.incomplete) == (4, 151, 20, False)
+    assert (second.name, second.tokens_per_second) == ("llm#2", approx(25.0))
+    assert (tool.kind, tool.name, tool.node, tool.step, tool.duration) == ("tool", "search", "tools", 1, approx(0.80))
+    assert tool.first_token is None and tool.time_to_first_chunk is None and tool.tokens_per_second is None
+
+
+def test_run_totals() -> None:
+    t = compute_timings(run_a())
+    assert (t.run_start, t.run_end, t.complete) == (0.0, 2.60, True)
+    assert t.wall_time == approx(2.60) and t.model_time == approx(1.45) and t.tool_time == approx(0.80)
+    assert t.other_time == approx(0.35)
+    assert (t.input_tokens, t.output_tokens) == (341, 25)
+    assert t.time_to_first_token == approx(2.30)  # the first *text* token: tool arguments are not an answer
+    assert t.bottleneck() is t.slowest and t.slowest.name == "llm#1"
+
+
+def test_format_timings_exact_text() -> None:
+    assert format_timings(compute_timings(run_a())).splitlines() == [
+        "Timings: 2 model calls, 1 tool call",
+        "model  llm#1   ttft 0.45 s  dur 0.95 s  in 151  out 20  40.0 tok/s",
+        "tool   search  dur 0.80 s",
+        "model  llm#2   ttft 0.30 s  dur 0.50 s  in 190  out 5  25.0 tok/s",
+        "total  wall 2.60 s  model 1.45 s  tool 0.80 s  other 0.35 s  in 341  out 25  ttft 2.30 s",
+    ]
+
+
+def sanitize(text: str) -> str:
+    """The notebooks' nbval sanitizer (notebooks/sanitize.cfg), applied in its order."""
+    return re.sub(r"\b\d+(\.\d+)? tok/s\b", "RATE", re.sub(r"\b\d+(\.\d+)?\s?(ms|s)\b", "T", text))
+
+
+def test_text_is_the_same_once_times_are_masked() -> None:
+    slow, fast = format_timings(compute_timings(run_a(shift=1.7))), format_timings(compute_timings(run_a()))
+    assert slow != fast
+    assert sanitize(slow) == sanitize(fast)
+    assert sanitize(fast).splitlines()[1] == "model  llm#1   ttft T  dur T  in 151  out 20  RATE"
+
+
+def test_cancelled_run_ends_open_calls_at_the_last_event() -> None:
+    events = [RunStart(0.0, "r", "t", "astream"), ModelStart(0.20, "m1", "llm", 1),
+              Token(0.60, "m1", "Hel"), Token(0.90, "m1", "lo"), RunEnd(1.20, "r", "cancelled")]
+    (call,) = compute_timings(events).calls
+    assert (call.incomplete, call.end, call.chunks, call.output_tokens, call.tokens_per_second) == (True, 1.20, 2, None, None)
+    assert format_timings(compute_timings(events)).splitlines()[1] == (
+        "model  llm#1  ttft 0.40 s  dur 1.00 s  in -  out -  - tok/s  incomplete"
+    )
+    running = compute_timings(events[:-1])  # mid-run, as the live panel sees it
+    assert (running.complete, running.run_end, running.calls[0].end) == (False, 0.90, 0.90)
+    assert format_timings(running).splitlines()[0] == "Timings: 1 model call, 0 tool calls (run not finished)"
+
+
+def test_tools_without_ids_pair_by_order_and_name() -> None:
+    events = [RunStart(0.0, "r", None, "astream_events"),
+              ToolStart(0.10, "search", None), ToolStart(0.20, "search", None), ToolStart(0.30, "fetch", None),
+              ToolEnd(0.50, "search", None, "a"), ToolEnd(0.60, "fetch", None, "", "TimeoutError: slow\nsite"),
+              ToolEnd(0.90, "search", None, "b"), ToolStart(1.00, "fetch", None), RunEnd(1.50, "r")]
+    t = compute_timings(events)
+    assert [(c.name, c.start, c.end, c.error, c.incomplete) for c in t.calls] == [
+        ("search", 0.10, 0.50, None, False), ("search", 0.20, 0.90, None, False),
+        ("fetch", 0.30, 0.60, "TimeoutError: slow\nsite", False), ("fetch", 1.00, 1.50, None, True),
+    ]
+    assert t.tool_time == approx(1.30)  # 0.10-0.90 and 1.00-1.50: parallel calls counted once
+    assert format_timings(t).splitlines()[3:5] == [
+        "tool   fetch   dur 0.30 s  error: TimeoutError: slow site", "tool   fetch   dur 0.50 s  incomplete",
+    ]
+
+
+def test_parallel_tools_pair_by_id() -> None:
+    events = [RunStart(0.0, "r", "t", "astream"), ToolStart(0.1, "search", "a"), ToolStart(0.2, "search", "b"),
+              ToolEnd(0.4, "search", "b", "B"), ToolEnd(0.9, "search", "a", "A"), RunEnd(1.0, "r")]
+    t = compute_timings(events)
+    assert [(c.call_id, c.duration) for c in t.calls] == [("a", approx(0.8)), ("b", approx(0.2))]
+    assert (t.tool_time, t.other_time) == (approx(0.8), approx(0.2))  # overlap counted once
+
+
+def test_an_end_without_id_closes_the_oldest_open_start_of_that_tool() -> None:
+    events = [RunStart(0.0, "r", "t", "astream_events"), ToolStart(0.1, "search", "a"), ToolStart(0.2, "fetch", "b"),
+              ToolEnd(0.5, "search", None, "A"), RunEnd(0.6, "r")]
+    assert [(c.call_id, c.end, c.incomplete) for c in compute_timings(events).calls] == [("a", 0.5, False), ("b", 0.6, True)]
+
+
+def test_no_rate_without_a_generation_span() -> None:
+    events = [RunStart(0.0, "r", "t", "astream"), ModelStart(0.1, "m", "llm", 1), Token(0.5, "m", "Hi"),
+              ModelEnd(0.5, "m", "llm", 1, "Hi", 1, 10, 1), RunEnd(0.6, "r")]
+    assert compute_timings(events).calls[0].tokens_per_second is None
+
+
+def test_only_the_last_run_counts() -> None:
+    t = compute_timings(run_a() + [RunStart(0.0, "r2", "t1", "astream"), RunEnd(0.3, "r2")])
+    assert (t.calls, t.wall_time) == ((), 0.3)
+    assert format_timings(t).splitlines() == [
+        "Timings: 0 model calls, 0 tool calls", "total  wall 0.30 s  model 0.00 s  tool 0.00 s  other 0.30 s  in -  out -  ttft -",
+    ]
+
+
+def test_turn_totals() -> None:
+    second = [RunStart(0.0, "r2", "t1", "astream"), *model_call("m3", 0.1, [(0.3, "Yes", "text")], 0.5, 1, 400, None), RunEnd(0.7, "r2")]
+    totals = turn_totals([compute_timings(run_a()), compute_timings(second)])
+    first, two = totals.turns
+    assert (first.turn, first.model_calls, first.tool_calls, first.input_tokens, first.output_tokens) == (1, 2, 1, 341, 25)
+    assert (two.turn, two.model_calls, two.tool_calls, two.input_tokens, two.output_tokens) == (2, 1, 0, 400, None)
+    o = totals.overall
+    assert (o.turn, o.model_calls, o.tool_calls, o.input_tokens, o.output_tokens) == (None, 3, 1, 741, 25)
+    assert (o.wall_time, o.model_time, o.tool_time) == (approx(3.3), approx(1.85), approx(0.8))
