@@ -1,4 +1,5 @@
 """lessonkit: teach and debug LangGraph persistence and streaming in Jupyter, offline or live."""
+from .exercises import check
 from .agent import COURSE_PROMPT, AgentState, LessonAgent, build_agent
 from . import checkpoints
 from .errors import (
@@ -10,5 +11,5 @@ from .modes import Mode, active_mode
 __version__ = "0.1.0"
 __all__ = [
     "COURSE_PROMPT", "AgentState", "CheckpointPathError", "ThreadNotFoundError", "checkpoints", "CorruptRecordingError", "Lesson", "LessonAgent", "LessonkitError", "MissingKeyError",
-    "Mode", "ModeError", "RecordingMissError", "active_mode", "build_agent", "start",
+    "Mode", "ModeError", "RecordingMissError", "active_mode", "build_agent", "check", "start",
 ]
