@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 
-def check(passed: bool, why: str, hint: str = "") -> bool:
-    """Print whether an exercise answer is right, and why; returns the result for chaining."""
+def check(passed: bool, why: str, hint: str = "") -> None:
+    """Print whether an exercise answer is right and why (prints, so a cell shows no stray value)."""
     if passed:
         print(f"✓ correct: {why}")
     else:
         print(f"✗ not yet. {hint or why}")
-    return passed
