@@ -16,6 +16,7 @@ import uuid
 from typing import Any, AsyncIterator, Callable, Iterable, Iterator, Literal, Mapping, Sequence
 
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, ToolMessage
+from langchain_core.messages.ai import add_ai_message_chunks
 
 from .events import (
     Custom, CheckpointSaved, InterruptRaised, ModelEnd, ModelStart, Namespace, NodeEnd, NodeStart, RunEnd, RunStart,
@@ -46,13 +47,13 @@ class _ModelCall:
 
     def __init__(self, call_id: str, node: str, step: int | None, namespace: Namespace) -> None:
         self.call_id, self.node, self.step, self.namespace = call_id, node, step, namespace
-        self.total: AIMessageChunk | None = None
+        self.parts: list[AIMessageChunk] = []  # added up once at the end: pairwise adding is quadratic
         self.chunks = 0
         self.tool_names: dict[int, str] = {}
 
     def add(self, chunk: AIMessageChunk, t: float) -> list[StreamEvent]:
         self.chunks += 1
-        self.total = chunk if self.total is None else self.total + chunk
+        self.parts.append(chunk)
         out: list[StreamEvent] = []
         text = _text(chunk.content)
         if text:
@@ -66,9 +67,10 @@ class _ModelCall:
         return out
 
     def end(self, t: float, final: BaseMessage | None = None) -> list[StreamEvent]:
-        message = final if final is not None else self.total
-        usage = getattr(message, "usage_metadata", None) or (getattr(self.total, "usage_metadata", None) if self.total else None)
-        metadata = dict(getattr(self.total, "response_metadata", {}) or {}) | dict(getattr(message, "response_metadata", {}) or {})
+        total = add_ai_message_chunks(self.parts[0], *self.parts[1:]) if self.parts else None
+        message = final if final is not None else total
+        usage = getattr(message, "usage_metadata", None) or (getattr(total, "usage_metadata", None) if total else None)
+        metadata = dict(getattr(total, "response_metadata", {}) or {}) | dict(getattr(message, "response_metadata", {}) or {})
         calls = tuple(getattr(message, "tool_calls", ()) or ())
         end = ModelEnd(
             t, self.call_id, self.node, self.step, _text(getattr(message, "content", "")), self.chunks,
