@@ -14,6 +14,7 @@ from typing import Any, Mapping
 import ipywidgets as widgets
 from IPython.display import display
 
+from ..explain import explain_error
 from ..stream.adapters import Source, watch
 from ..stream.events import ModelEnd, ModelStart, NodeEnd, RunEnd, RunStart, StreamEvent, Token, ToolDecision, ToolEnd
 from ..stream.timings import compute_timings, format_timings
@@ -91,7 +92,7 @@ class Dashboard(Panel):
             self._set_status("stopped: the last checkpoint is kept; the next turn on this thread continues from it")
             raise
         except Exception as error:
-            self._set_status(f"failed: {type(error).__name__}: {error}")
+            self._set_status(f"failed: {explain_error(error)}")
             raise
         finally:
             self.stop_button.disabled = True
@@ -131,9 +132,9 @@ class Dashboard(Panel):
             self.progress.value, self.progress.max = 0, 1
         if isinstance(event, Token) and "first token" not in self._status_text:
             self._set_status(f"streaming · first token after {event.t:.2f} s")
-        if isinstance(event, RunEnd):
+        if isinstance(event, RunEnd) and event.status != "error":  # errors: run() explains them
             self.progress.max = max(self.progress.value, 1)
-            self._set_status(event.status + (f": {event.error}" if event.error else ""))
+            self._set_status(event.status)
         if any(changed) or isinstance(event, (ModelEnd, ToolEnd, RunEnd)):
             self.flusher.request()
 

@@ -33,8 +33,25 @@ def chat_body(request: httpx.Request) -> dict[str, Any]:
     return json.loads(request.read())
 
 
-def _error_headers(response: ChatResponse) -> dict[str, str]:
-    return {"content-type": "application/json", **response.headers}
+DEFAULT_RETRY_MS = 500.0  # the OpenAI client's first back-off when the server names no delay
+
+
+def _error_headers(response: ChatResponse, speed: float) -> dict[str, str]:
+    """Recorded error headers, with the retry delay scaled by the replay speed.
+
+    The client still retries exactly as it did live (the recording holds the retried requests in
+    order); it just waits ``speed`` times the recorded delay, so speed 0 replays a 429 at once.
+    """
+    headers = {k: v for k, v in response.headers.items() if k not in ("retry-after", "retry-after-ms")}
+    recorded_ms = DEFAULT_RETRY_MS
+    try:
+        if "retry-after-ms" in response.headers:
+            recorded_ms = float(response.headers["retry-after-ms"])
+        elif "retry-after" in response.headers:
+            recorded_ms = float(response.headers["retry-after"]) * 1000
+    except ValueError:
+        pass
+    return {"content-type": "application/json", **headers, "retry-after-ms": f"{max(recorded_ms * speed, 1.0):g}"}
 
 
 # -- serving a recorded response ----------------------------------------------------------------
@@ -64,7 +81,7 @@ def _whole_wait(response: ChatResponse, body: dict[str, Any], speed: float) -> f
 def serve(response: ChatResponse, body: dict[str, Any], speed: float, flavour: Literal["sync", "async"]) -> httpx.Response:
     """Answer a request from a recorded response in the form it asked for: SSE or JSON."""
     if response.status != 200:
-        return httpx.Response(response.status, headers=_error_headers(response), content=json_body(response))
+        return httpx.Response(response.status, headers=_error_headers(response, speed), content=json_body(response))
     if not wants_stream(body):
         return httpx.Response(200, headers={"content-type": "application/json"}, content=json_body(response))
     events = sse_events(response, include_usage=wants_usage(body))
@@ -137,7 +154,8 @@ class RecordingTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         """Record an upstream answer that came whole (JSON or an error) and pass it on."""
         response = response_from_json(upstream.status_code, content.decode("utf-8"), round(duration, 4), upstream.headers)
         self._record(body, response, upstream)
-        return serve(response, body, 0.0, flavour)
+        # An error passes its real retry delay on (speed 1); an answer already took its time (speed 0).
+        return serve(response, body, 1.0 if response.status != 200 else 0.0, flavour)
 
     def _answer_captured(self, body: dict[str, Any], upstream: httpx.Response, capture: StreamCapture, duration: float) -> httpx.Response:
         """Record a stream read to its end for a caller that asked for plain JSON."""

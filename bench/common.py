@@ -1,0 +1,49 @@
+"""Shared pieces for the benchmarks: authored long answers recorded once, replayed through the real client."""
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from langchain_core.messages import HumanMessage
+
+import lessonkit
+from lessonkit import checkpoints
+from lessonkit.recording import Cassette, Reply, Script
+
+
+def long_answer(chunks: int) -> str:
+    """Text that the authoring path splits into exactly ``chunks`` word pieces."""
+    return " ".join(f"w{n}" for n in range(chunks))
+
+
+def record_answer(folder: Path, name: str, chunks: int, interval_s: float = 0.001) -> Path:
+    """Record one model turn whose answer streams in ``chunks`` pieces (authored, timing synthesized)."""
+    script = Script(replies=[Reply(content=long_answer(chunks), first_token_s=0.3, chunk_interval_s=interval_s)], note=f"benchmark answer of {chunks} chunks")
+    lesson = lessonkit.Lesson(name, "record", 0.0, Cassette(folder / f"{name}.json"), script=script)
+    graph = lessonkit.build_agent(lesson.chat_model(), [], checkpointer=checkpoints.memory_saver(), system="bench")
+    graph.invoke({"messages": [HumanMessage("go")]}, {"configurable": {"thread_id": "rec"}})
+    return folder
+
+
+def replay_graph(folder: Path, name: str, speed: float = 0.0) -> Any:
+    lesson = lessonkit.start(name, mode="replay", speed=speed, recordings_dir=folder, announce=False)
+    return lessonkit.build_agent(lesson.chat_model(), [], checkpointer=checkpoints.memory_saver(), system="bench")
+
+
+def median_of(runs: int, measure: Callable[[], float]) -> tuple[float, list[float]]:
+    values = [measure() for _ in range(runs)]
+    return statistics.median(values), values
+
+
+def workdir() -> Path:
+    return Path(tempfile.mkdtemp(prefix="lessonkit-bench-"))
+
+
+def now() -> float:
+    return time.perf_counter()
+
+
+INPUT = {"messages": [HumanMessage("go")]}
