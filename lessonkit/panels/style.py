@@ -32,6 +32,7 @@ ERROR_COLOUR = "#cf222e"
 # headings that need no layout of their own share these instead.
 SHARED_LAYOUT = widgets.Layout()
 CARD_LAYOUT = widgets.Layout()
+SHARED_HTML_STYLE = widgets.HTML(layout=SHARED_LAYOUT).style  # HTMLStyle in 8.x, DescriptionStyle in 7.x
 
 
 def style_widget() -> widgets.HTML:

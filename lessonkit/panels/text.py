@@ -13,11 +13,12 @@ import math
 
 import ipywidgets as widgets
 
+from .style import SHARED_HTML_STYLE
+
 SEGMENT_OPEN_BYTES = 900  # what one more segment costs to send: its widget, and a row's children list
 SEGMENTS_PER_ROW = 8  # segments sit in rows, so adding one resends a short children list, not all of them
 # Shared by every segment, so a new segment opens one widget model, not three.
 _SEGMENT_LAYOUT = widgets.Layout(margin="0")
-_SEGMENT_STYLE = widgets.HTML(layout=_SEGMENT_LAYOUT).style  # HTMLStyle in 8.x, DescriptionStyle in 7.x
 _ROW_LAYOUT = widgets.Layout(display="inline")
 _TEXT_LAYOUT = widgets.Layout(display="block")
 
@@ -70,7 +71,7 @@ class AppendOnlyText:
         self._sent_open = self._open
 
     def _new_segment(self) -> widgets.HTML:
-        segment = widgets.HTML(layout=_SEGMENT_LAYOUT, style=_SEGMENT_STYLE, _dom_classes=("lk-seg",))
+        segment = widgets.HTML(layout=_SEGMENT_LAYOUT, style=SHARED_HTML_STYLE, _dom_classes=("lk-seg",))
         rows = self.box.children
         if not rows or len(rows[-1].children) >= SEGMENTS_PER_ROW:
             self.box.children = (*rows, widgets.Box(layout=_ROW_LAYOUT, _dom_classes=("lk-row",)))

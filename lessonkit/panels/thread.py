@@ -8,7 +8,7 @@ import ipywidgets as widgets
 from langchain_core.messages import BaseMessage
 
 from .base import Panel
-from .style import titled
+from .style import SHARED_HTML_STYLE, SHARED_LAYOUT, titled
 from .text import escape
 from .tools import format_args, preview
 
@@ -83,7 +83,7 @@ class ThreadPanel(Panel):
         children = []
         for view in self.steps:
             lines = [escape(describe_message(m)) for m in view.new_messages] or ["<span class='lk-muted'>no new messages</span>"]
-            body = widgets.HTML(value="<div class='lk-pre'>" + "<br>".join(lines) + "</div>")
+            body = widgets.HTML(value="<div class='lk-pre'>" + "<br>".join(lines) + "</div>", layout=SHARED_LAYOUT, style=SHARED_HTML_STYLE)
             children.append(body)
         self.accordion.children = children
         for index, view in enumerate(self.steps):

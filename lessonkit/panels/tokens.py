@@ -7,7 +7,7 @@ import ipywidgets as widgets
 
 from ..stream.events import ModelEnd, ModelStart, StreamEvent, Token
 from .base import Panel
-from .style import CARD_LAYOUT, SHARED_LAYOUT, titled
+from .style import CARD_LAYOUT, SHARED_HTML_STYLE, SHARED_LAYOUT, titled
 from .text import AppendOnlyText, escape
 
 
@@ -63,7 +63,7 @@ class TokenPanel(Panel):
         return True
 
     def _open(self, event: ModelStart) -> None:
-        head = widgets.HTML(layout=SHARED_LAYOUT, _dom_classes=("lk-head",))
+        head = widgets.HTML(layout=SHARED_LAYOUT, style=SHARED_HTML_STYLE, _dom_classes=("lk-head",))
         answer = AppendOnlyText("lk-text")
         answer.box.add_class("lk-answer")
         card = widgets.VBox([head, answer.box], layout=CARD_LAYOUT, _dom_classes=("lk-card",))

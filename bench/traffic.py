@@ -1,0 +1,73 @@
+"""Benchmarks 2 and 3: bytes sent over widget comms, and flushes under a 1,000-tokens-per-second stream.
+
+A recorded answer of N tokens is replayed through the dashboard at recorded pace (1 ms apart: 1,000
+tokens/s); every widget comm message is measured. The naive baseline sets one HTML.value per token.
+Run: python -m bench.traffic [--tokens 3000]
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from typing import Any
+
+import comm
+import ipywidgets as widgets
+from comm.base_comm import BaseComm
+
+from bench.common import INPUT, long_answer, record_answer, replay_graph, workdir
+from lessonkit.panels import Dashboard
+
+SENT: list[int] = []
+
+
+class CountingComm(BaseComm):
+    """Measures what would go to the browser: each comm message as JSON."""
+
+    def publish_msg(self, msg_type: str, data: Any = None, metadata: Any = None, buffers: Any = None, **keys: Any) -> None:
+        SENT.append(len(json.dumps({"msg_type": msg_type, "data": data}, default=str)))
+
+
+def naive_bytes(text_pieces: list[str]) -> int:
+    html, value, start = widgets.HTML(), "", sum(SENT)
+    for piece in text_pieces:
+        value += piece
+        html.value = value
+    return sum(SENT) - start
+
+
+async def dashboard_bytes(folder, speed: float) -> tuple[int, Dashboard]:
+    graph = replay_graph(folder, "traffic", speed=speed)
+    dash = Dashboard()
+    dash._displayed = True
+    start = sum(SENT)
+    await dash.run(graph, INPUT, {"configurable": {"thread_id": "t"}})
+    return sum(SENT) - start, dash
+
+
+def main() -> dict:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--tokens", type=int, default=3000)
+    args = parser.parse_args()
+    comm.create_comm = lambda *a, **k: CountingComm(*a, **k)
+    folder = record_answer(workdir(), "traffic", args.tokens, interval_s=0.001)
+    text = long_answer(args.tokens)
+    pieces = [text.split(" ")[0]] + [" " + w for w in text.split(" ")[1:]]
+    paced, dash = asyncio.run(dashboard_bytes(folder, 1.0))
+    instant, _ = asyncio.run(dashboard_bytes(folder, 0.0))
+    naive = naive_bytes(pieces)
+    window = dash.flusher
+    result = {
+        "benchmark": "traffic", "tokens": args.tokens, "text_bytes": len(text.encode()),
+        "lessonkit_bytes_at_1000_tok_s": paced, "ratio_to_text_at_1000_tok_s": round(paced / len(text.encode()), 2),
+        "lessonkit_bytes_at_speed_0": instant, "ratio_to_text_at_speed_0": round(instant / len(text.encode()), 2),
+        "naive_bytes": naive, "naive_ratio_to_text": round(naive / len(text.encode()), 1), "target_ratio": "<= 3",
+        "flushes": len(window.flush_times), "max_flushes_in_any_second": window.max_flushes_per_second(),
+        "longest_token_wait_ms": round(window.longest_wait * 1000, 1), "flush_targets": "<= 20 per second, <= 150 ms wait",
+    }
+    print(json.dumps(result))
+    return result
+
+
+if __name__ == "__main__":
+    main()
