@@ -3,6 +3,11 @@
 It keeps the shape of the course's ``Agent`` class (system prompt, tools bound, every tool call run,
 results appended) so lessons can point at the same graph, and works both with ``invoke``/``stream``
 (SqliteSaver) and ``ainvoke``/``astream`` (AsyncSqliteSaver): each node has a sync and an async body.
+
+``build_agent(..., approve_tools=True)`` adds a human approval step: a ``review`` node between
+``llm`` and ``action`` that pauses the run with ``langgraph.types.interrupt`` and waits for
+``Command(resume="approve")`` (run the tools) or ``Command(resume="reject")`` / a reason string
+(answer each call with a rejection the model reads, and go back to ``llm``).
 """
 from __future__ import annotations
 
@@ -17,6 +22,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 from langgraph.graph.state import CompiledStateGraph
+from langgraph.types import interrupt
 
 COURSE_PROMPT = """You are a smart research assistant. Use the search engine to look up information. \
 You are allowed to make multiple calls (either together or in sequence). \
@@ -38,13 +44,53 @@ def tool_error_message(call: dict[str, Any], error: BaseException) -> ToolMessag
     )
 
 
-class LessonAgent:
-    """Builds the graph: ``llm`` calls the model, ``action`` runs the tools it asked for."""
+APPROVE = "approve"
+REJECT = "reject"
+REJECTED_TOOL_CALL = "The user rejected this tool call; it did not run."
 
-    def __init__(self, model: BaseChatModel, tools: Sequence[BaseTool], system: str = COURSE_PROMPT) -> None:
+
+def review_request(calls: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """What the ``review`` node hands to ``interrupt()``: the calls waiting, and how to answer.
+
+    It is plain data (JSON-friendly), so it prints readably in a notebook and travels to any client
+    that shows the question to a person (the ``__interrupt__`` update carries it as ``Interrupt.value``).
+    """
+    return {
+        "question": "Run these tool calls?",
+        "tool_calls": [{"name": c["name"], "args": dict(c["args"]), "id": c["id"]} for c in calls],
+        "resume_with": f"{APPROVE!r}, {REJECT!r}, or a reason for rejecting",
+    }
+
+
+def rejection_messages(calls: Sequence[dict[str, Any]], decision: Any) -> list[ToolMessage]:
+    """One ToolMessage per rejected call, so the history stays valid and the model knows why.
+
+    ``decision`` is what the run was resumed with: ``"reject"`` (or ``False``) gives a plain
+    rejection; any other string is the person's reason and is passed on to the model.
+    """
+    reason = decision.strip() if isinstance(decision, str) and decision.strip().lower() != REJECT else ""
+    content = f"{REJECTED_TOOL_CALL} Reason: {reason}" if reason else REJECTED_TOOL_CALL
+    return [ToolMessage(tool_call_id=c["id"], name=c["name"], status="error", content=content) for c in calls]
+
+
+def is_approval(decision: Any) -> bool:
+    """``"approve"`` (any case) or ``True`` approves; everything else rejects, the safe default."""
+    return decision is True or (isinstance(decision, str) and decision.strip().lower() == APPROVE)
+
+
+class LessonAgent:
+    """Builds the graph: ``llm`` calls the model, ``action`` runs the tools it asked for.
+
+    With ``approve_tools=True`` a ``review`` node sits between them and asks a person first.
+    """
+
+    def __init__(
+        self, model: BaseChatModel, tools: Sequence[BaseTool], system: str = COURSE_PROMPT, *, approve_tools: bool = False
+    ) -> None:
         self.system = system
         self.tools = {t.name: t for t in tools}
         self.model = model.bind_tools(list(tools)) if tools else model
+        self.approve_tools = approve_tools
 
     def _prompt(self, state: AgentState) -> list[AnyMessage]:
         return ([SystemMessage(content=self.system)] if self.system else []) + answer_dangling_tool_calls(state["messages"])
@@ -79,6 +125,17 @@ class LessonAgent:
         except Exception as error:
             return tool_error_message(call, error)
 
+    def review(self, state: AgentState) -> dict[str, list[AnyMessage]]:
+        """Pause for a person's decision on the pending tool calls (``interrupt`` re-runs this on resume)."""
+        calls = state["messages"][-1].tool_calls
+        decision = interrupt(review_request(calls))
+        if is_approval(decision):
+            return {"messages": []}
+        return {"messages": rejection_messages(calls, decision)}
+
+    async def areview(self, state: AgentState) -> dict[str, list[AnyMessage]]:
+        return self.review(state)
+
     @staticmethod
     def has_tool_calls(state: AgentState) -> bool:
         return bool(getattr(state["messages"][-1], "tool_calls", None))
@@ -88,7 +145,13 @@ class LessonAgent:
         graph.add_node("llm", RunnableLambda(self.call_model, afunc=self.acall_model, name="llm"))
         graph.add_node("action", RunnableLambda(self.take_action, afunc=self.atake_action, name="action"))
         graph.add_edge(START, "llm")
-        graph.add_conditional_edges("llm", self.has_tool_calls, {True: "action", False: END})
+        if self.approve_tools:
+            graph.add_node("review", RunnableLambda(self.review, afunc=self.areview, name="review"))
+            graph.add_conditional_edges("llm", self.has_tool_calls, {True: "review", False: END})
+            # approved: the AI message with its calls is still last; rejected: the rejections are.
+            graph.add_conditional_edges("review", self.has_tool_calls, {True: "action", False: "llm"})
+        else:
+            graph.add_conditional_edges("llm", self.has_tool_calls, {True: "action", False: END})
         graph.add_edge("action", "llm")
         return graph
 
@@ -127,6 +190,13 @@ def build_agent(
     checkpointer: BaseCheckpointSaver | None = None,
     system: str = COURSE_PROMPT,
     interrupt_before: Sequence[str] | None = None,
+    approve_tools: bool = False,
 ) -> CompiledStateGraph:
-    """The course agent, compiled. Pass a saver from ``lessonkit.checkpoints`` to give it memory."""
-    return LessonAgent(model, tools, system).graph().compile(checkpointer=checkpointer, interrupt_before=interrupt_before)
+    """The course agent, compiled. Pass a saver from ``lessonkit.checkpoints`` to give it memory.
+
+    ``approve_tools=True`` pauses before any tool runs (a ``review`` node calling ``interrupt``) until
+    the run is resumed with ``Command(resume="approve")``, or ``"reject"`` / a reason string. Pausing
+    needs a checkpointer, since the paused run is kept in it.
+    """
+    agent = LessonAgent(model, tools, system, approve_tools=approve_tools)
+    return agent.graph().compile(checkpointer=checkpointer, interrupt_before=interrupt_before)

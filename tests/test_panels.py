@@ -37,7 +37,7 @@ def test_flusher_caps_flushes_at_twenty_a_second_whatever_the_rate() -> None:
         flusher.request()
     assert flusher.max_flushes_per_second() <= 20
     flusher.flush(final=True)
-    assert len(pushes) >= 40  # ...and it does keep flushing while tokens come
+    assert len(pushes) >= 2 / flusher.interval - 1  # ...and it keeps flushing, once per interval, while tokens come
     assert flusher.longest_wait <= flusher.interval + 0.001  # no change waits longer than one interval (+1 fake tick)
     assert pushes[-1] == clock.now  # the final flush always happens
 
