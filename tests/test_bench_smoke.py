@@ -1,0 +1,42 @@
+"""Every benchmark runs at a small size in CI, so none of them rots. No speed is asserted here:
+speed is measured in bench/ (docs/benchmarks.md), never as a wall-clock limit in a test."""
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from bench import checkpointer_growth, fidelity, suite_cost, throughput, traffic
+
+
+def run(module, monkeypatch: pytest.MonkeyPatch, *argv: str) -> dict:
+    monkeypatch.setattr(sys, "argv", [module.__name__, *argv])
+    return module.main()
+
+
+def test_throughput_small(monkeypatch: pytest.MonkeyPatch) -> None:
+    result = run(throughput, monkeypatch, "--chunks", "300", "--runs", "1")
+    assert result["chunks"] == 300 and result["ratio_median"] > 0
+
+
+def test_traffic_small(monkeypatch: pytest.MonkeyPatch) -> None:
+    result = run(traffic, monkeypatch, "--tokens", "200")
+    assert result["naive_bytes"] > result["lessonkit_bytes_at_speed_0"] > result["text_bytes"]
+    assert result["max_flushes_in_any_second"] <= 20  # the budget itself is deterministic
+
+
+def test_fidelity_small(monkeypatch: pytest.MonkeyPatch) -> None:
+    result = run(fidelity, monkeypatch, "--runs", "1")
+    assert result["replayed_ttft_s_median"] > 0 and result["replayed_duration_s_median"] >= result["replayed_ttft_s_median"]
+
+
+def test_checkpointer_growth_small() -> None:
+    result = checkpointer_growth.main(["--turns", "10"])
+    for saver in ("SqliteSaver", "AsyncSqliteSaver", "InMemorySaver"):
+        assert set(result["savers"][saver]["latency_ms"]) == {10}
+        assert result["savers"][saver]["size_bytes"][10] > 0
+
+
+def test_suite_cost_small() -> None:
+    result = suite_cost.main(["--runs", "1", "--lessons", "00_quickstart"])
+    assert result["floor_s_median"] > 0 and "00_quickstart" in result["lessons"]
