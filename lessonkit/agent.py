@@ -12,7 +12,7 @@ results appended) so lessons can point at the same graph, and works both with ``
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any, Sequence, TypedDict
+from typing import Annotated, Any, Mapping, Sequence, TypedDict
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AnyMessage, SystemMessage, ToolMessage
@@ -58,7 +58,7 @@ def review_request(calls: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return {
         "question": "Run these tool calls?",
         "tool_calls": [{"name": c["name"], "args": dict(c["args"]), "id": c["id"]} for c in calls],
-        "resume_with": f"{APPROVE!r}, {REJECT!r}, or a reason for rejecting",
+        "resume_with": f"{APPROVE} | {REJECT} | a reason for rejecting",
     }
 
 
@@ -154,6 +154,25 @@ class LessonAgent:
             graph.add_conditional_edges("llm", self.has_tool_calls, {True: "action", False: END})
         graph.add_edge("action", "llm")
         return graph
+
+
+def show_update(update: Mapping[str, Any]) -> None:
+    """Print one ``stream_mode="updates"`` chunk of the course agent: each node's new messages, and any pause.
+
+    Lessons stream the agent many times; this keeps those cells to the stream call itself and copes
+    with what a live model may do (a node that adds nothing, an extra tool call that pauses at
+    ``review``). A pause arrives as ``{"__interrupt__": (Interrupt(value=..., id=...), ...)}``; the id
+    differs on every run, so only the value is printed.
+    """
+    for node, change in update.items():
+        if node == "__interrupt__":
+            for pending in change:
+                print(f"--- {node}: {pending.value}")
+            continue
+        messages = (change or {}).get("messages", []) if isinstance(change, Mapping) else []
+        print(f"--- {node}" + ("" if messages else ": no new messages"))
+        for message in messages:
+            message.pretty_print()
 
 
 def answer_dangling_tool_calls(messages: Sequence[AnyMessage]) -> list[AnyMessage]:
