@@ -12,6 +12,7 @@ results appended) so lessons can point at the same graph, and works both with ``
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 from typing import Annotated, Any, Mapping, Sequence, TypedDict
 
 from langchain_core.language_models import BaseChatModel
@@ -85,9 +86,11 @@ class LessonAgent:
     """
 
     def __init__(
-        self, model: BaseChatModel, tools: Sequence[BaseTool], system: str = COURSE_PROMPT, *, approve_tools: bool = False
+        self, model: BaseChatModel, tools: Sequence[BaseTool], system: str = COURSE_PROMPT, *, approve_tools: bool = False,
+        tool_timeout: float | None = None,
     ) -> None:
         self.system = system
+        self.tool_timeout = tool_timeout
         self.tools = {t.name: t for t in tools}
         self.model = model.bind_tools(list(tools)) if tools else model
         self.approve_tools = approve_tools
@@ -113,15 +116,36 @@ class LessonAgent:
         calls = state["messages"][-1].tool_calls
         return {"messages": list(await asyncio.gather(*(self._arun_one(call) for call in calls)))}
 
+    def _timed_out(self, call: dict[str, Any]) -> ToolMessage:
+        return tool_error_message(call, TimeoutError(f"tool {call['name']!r} gave no answer within {self.tool_timeout:g} s"))
+
     def _run_one(self, call: dict[str, Any]) -> ToolMessage:
         try:
-            return self._unknown(call) or _as_message(call, self.tools[call["name"]].invoke(call["args"]))
+            unknown = self._unknown(call)
+            if unknown is not None:
+                return unknown
+            tool = self.tools[call["name"]]
+            if self.tool_timeout is None:
+                return _as_message(call, tool.invoke(call["args"]))
+            # A hung tool keeps its worker thread, but the graph moves on and the model hears why.
+            pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+            try:
+                return _as_message(call, pool.submit(tool.invoke, call["args"]).result(timeout=self.tool_timeout))
+            except concurrent.futures.TimeoutError:
+                return self._timed_out(call)
+            finally:
+                pool.shutdown(wait=False)
         except Exception as error:  # the model should see the failure, not the student a traceback
             return tool_error_message(call, error)
 
     async def _arun_one(self, call: dict[str, Any]) -> ToolMessage:
         try:
-            return self._unknown(call) or _as_message(call, await self.tools[call["name"]].ainvoke(call["args"]))
+            unknown = self._unknown(call)
+            if unknown is not None:
+                return unknown
+            return _as_message(call, await asyncio.wait_for(self.tools[call["name"]].ainvoke(call["args"]), self.tool_timeout))
+        except asyncio.TimeoutError:
+            return self._timed_out(call)
         except Exception as error:
             return tool_error_message(call, error)
 
@@ -210,12 +234,14 @@ def build_agent(
     system: str = COURSE_PROMPT,
     interrupt_before: Sequence[str] | None = None,
     approve_tools: bool = False,
+    tool_timeout: float | None = None,
 ) -> CompiledStateGraph:
     """The course agent, compiled. Pass a saver from ``lessonkit.checkpoints`` to give it memory.
 
     ``approve_tools=True`` pauses before any tool runs (a ``review`` node calling ``interrupt``) until
     the run is resumed with ``Command(resume="approve")``, or ``"reject"`` / a reason string. Pausing
-    needs a checkpointer, since the paused run is kept in it.
+    needs a checkpointer, since the paused run is kept in it. ``tool_timeout`` (seconds): a tool that
+    gives no answer in time becomes an error ToolMessage the model sees, instead of a run that hangs.
     """
-    agent = LessonAgent(model, tools, system, approve_tools=approve_tools)
+    agent = LessonAgent(model, tools, system, approve_tools=approve_tools, tool_timeout=tool_timeout)
     return agent.graph().compile(checkpointer=checkpointer, interrupt_before=interrupt_before)

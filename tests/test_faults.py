@@ -176,3 +176,43 @@ def test_replayed_errors_wait_speed_times_the_recorded_retry_delay() -> None:
     assert serve(error, {}, 0.0, "sync").headers["retry-after-ms"] == "1"
     assert serve(error, {}, 0.5, "sync").headers["retry-after-ms"] == "1000"
     assert serve(error, {}, 1.0, "sync").headers["retry-after-ms"] == "2000"
+
+
+def test_a_hanging_tool_times_out_into_an_error_the_model_sees(tmp_path: Path) -> None:
+    import threading
+    import time
+
+    from langchain_core.tools import tool
+    from lessonkit.recording import ScriptedCall
+
+    release = threading.Event()
+
+    @tool
+    def stuck(query: str) -> str:
+        """A tool that never answers (until the test releases it)."""
+        release.wait(30)
+        return "too late"
+
+    @tool
+    async def astuck(query: str) -> str:
+        """The async twin."""
+        await asyncio.sleep(30)
+        return "too late"
+
+    def script() -> Script:
+        return Script(replies=[Reply(tool_calls=(ScriptedCall("stuck", {"query": "q"}, "call_s"),)), Reply(content="The tool timed out, sorry.")])
+
+    lesson = lessonkit.Lesson("hang", "record", 0.0, Cassette(tmp_path / "hang.json"), script=script())
+    graph = lessonkit.build_agent(lesson.chat_model(), [stuck], checkpointer=checkpoints.memory_saver(), system="", tool_timeout=0.2)
+    result = graph.invoke({"messages": [HumanMessage("go")]}, {"configurable": {"thread_id": "h"}})
+    release.set()
+    timed_out = result["messages"][2]
+    assert timed_out.status == "error" and timed_out.content == "Error: TimeoutError: tool 'stuck' gave no answer within 0.2 s"
+    assert result["messages"][-1].content == "The tool timed out, sorry."
+
+    astuck.name = "stuck"
+    lesson = lessonkit.Lesson("hang2", "record", 0.0, Cassette(tmp_path / "hang2.json"), script=script())
+    agraph = lessonkit.build_agent(lesson.chat_model(), [astuck], checkpointer=checkpoints.memory_saver(), system="", tool_timeout=0.2)
+    aresult = asyncio.run(agraph.ainvoke({"messages": [HumanMessage("go")]}, {"configurable": {"thread_id": "h"}}))
+    assert aresult["messages"][2].content == "Error: TimeoutError: tool 'stuck' gave no answer within 0.2 s"
+    assert aresult["messages"][-1].content == "The tool timed out, sorry."
