@@ -1,11 +1,10 @@
 """Shared pieces for the benchmarks: authored long answers recorded once, replayed through the real client."""
 from __future__ import annotations
 
-import statistics
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from langchain_core.messages import HumanMessage
 
@@ -31,11 +30,6 @@ def record_answer(folder: Path, name: str, chunks: int, interval_s: float = 0.00
 def replay_graph(folder: Path, name: str, speed: float = 0.0) -> Any:
     lesson = lessonkit.start(name, mode="replay", speed=speed, recordings_dir=folder, announce=False)
     return lessonkit.build_agent(lesson.chat_model(), [], checkpointer=checkpoints.memory_saver(), system="bench")
-
-
-def median_of(runs: int, measure: Callable[[], float]) -> tuple[float, list[float]]:
-    values = [measure() for _ in range(runs)]
-    return statistics.median(values), values
 
 
 def workdir() -> Path:

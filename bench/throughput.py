@@ -10,7 +10,7 @@ import asyncio
 import json
 
 from lessonkit.panels import Dashboard
-from bench.common import INPUT, median_of, now, record_answer, replay_graph, workdir
+from bench.common import INPUT, now, record_answer, replay_graph, workdir
 
 
 async def bare(folder, chunks: int) -> float:

@@ -11,6 +11,7 @@ from typing import Sequence
 
 from .errors import LessonkitError, MissingKeyError
 from .execute import execute_notebook
+from .lesson import recording_summary
 from .modes import active_mode, key_status, load_env
 from .recording import Cassette
 from .recording.cassette import project_relative
@@ -40,7 +41,6 @@ def doctor() -> int:
     """Versions, mode, which keys are set (never their values), and every recording found."""
     load_env()
     from . import __version__
-    from .lesson import _contents
 
     pins = _pins(Path("requirements.txt"))
     print(f"lessonkit {__version__} · Python {platform.python_version()}")
@@ -63,7 +63,7 @@ def doctor() -> int:
     print(f"recordings: {len(found)} found" + ("" if found else " (looked in notebooks/recordings and recordings)"))
     for path in found:
         try:
-            print(f"  {_contents(Cassette(path))}")
+            print(f"  {recording_summary(Cassette(path))}")
         except LessonkitError as err:
             print(f"  {project_relative(path)}: UNREADABLE: {err}")
     return 0
@@ -106,9 +106,8 @@ def record(notebook: Path, script: Path | None, missing_only: bool) -> int:
             recording.write_bytes(backup)
         print(f"kept the previous recording and notebook: {project_relative(recording)}")
         return 1
-    from .lesson import _contents
 
-    print(f"saved {_contents(Cassette(recording))} and the notebook's outputs")
+    print(f"saved {recording_summary(Cassette(recording))} and the notebook's outputs")
     return 0
 
 

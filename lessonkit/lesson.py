@@ -51,7 +51,7 @@ class Lesson:
         """One line, the same every run in replay, saying how this lesson's model calls are served."""
         line = f"lessonkit · {self.mode} mode ({DESCRIPTIONS[self.mode]})"
         if self.mode == "replay":
-            line += f" · {_contents(self.cassette)} · speed {self.speed:g}"
+            line += f" · {recording_summary(self.cassette)} · speed {self.speed:g}"
         elif self.mode == "record":
             line += f" · writing {project_relative(self.cassette.path)}" + (" from a script (authored)" if self.script else "")
         return line
@@ -82,7 +82,8 @@ class Lesson:
         return recorded_search(self.cassette, recording=recording, script=self.script, api_key=key, speed=self.speed, max_results=max_results, **kwargs)
 
 
-def _contents(cassette: Cassette) -> str:
+def recording_summary(cassette: Cassette) -> str:
+    """What a recording holds, by kind and origin: the banner's and `doctor`'s description of it."""
     parts = []
     for kind, one, many in (("chat", "model response", "model responses"), ("search", "search", "searches")):
         origins = cassette.origins(kind)

@@ -12,9 +12,8 @@ from langchain_core.messages import HumanMessage
 import lessonkit
 from lessonkit.errors import CorruptRecordingError, MissingKeyError, ModeError, RecordingMissError
 from lessonkit.modes import active_mode, replay_speed
-from lessonkit.recording import Reply, Script, ScriptedCall, ScriptedTransport
+from lessonkit.recording import Reply, Script, ScriptedCall
 from lessonkit.recording.cassette import Cassette
-from lessonkit.recording.transports import RecordingTransport
 
 def make_script() -> Script:
     """Two hand-written replies (a script hands each out once, so every test takes a fresh one)."""
@@ -165,13 +164,8 @@ def test_replay_banner_is_deterministic(tmp_path: Path, capsys: pytest.CaptureFi
 
 def test_script_running_out_says_what_to_add(tmp_path: Path) -> None:
     path = authored_lesson(tmp_path)
-    script = make_script()
-    transport = RecordingTransport(Cassette(path), ScriptedTransport(script), ScriptedTransport(script), origin="authored")
-    model = lessonkit.Lesson("lesson_x", "replay", 0.0, Cassette(path)).chat_model()
-    model.http_client = None  # not used: drive the transport through a fresh recording model instead
-    recorder = lessonkit.Lesson("lesson_x", "record", 0.0, Cassette(path), script=script).chat_model()
+    recorder = lessonkit.Lesson("lesson_x", "record", 0.0, Cassette(path), script=make_script()).chat_model()
     recorder.invoke("one")
     recorder.invoke("two")
     with pytest.raises(lessonkit.LessonkitError, match='has 2 chat replies, and the lesson asked for reply 3. Add another entry to its "chat" list'):
         recorder.invoke("three")
-    assert transport.origin == "authored"

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -19,7 +18,6 @@ from langchain_openai import ChatOpenAI
 
 import lessonkit
 from lessonkit import checkpoints
-from lessonkit.explain import explain_error
 from lessonkit.panels import Dashboard
 from lessonkit.recording import Cassette, RecordingTransport, ReplayTransport, Reply, Script
 from tests.conftest import ROOT
@@ -180,7 +178,6 @@ def test_replayed_errors_wait_speed_times_the_recorded_retry_delay() -> None:
 
 def test_a_hanging_tool_times_out_into_an_error_the_model_sees(tmp_path: Path) -> None:
     import threading
-    import time
 
     from langchain_core.tools import tool
     from lessonkit.recording import ScriptedCall

@@ -4,7 +4,7 @@ from __future__ import annotations
 import ipywidgets as widgets
 
 from ..stream.events import ModelEnd, RunEnd, RunStart, StreamEvent, ToolEnd
-from ..stream.timings import CallTiming, RunTimings, compute_timings, format_timings
+from ..stream.timings import RunTimings, compute_timings, format_timings
 from .base import Panel
 from .style import ERROR_COLOUR, MODEL_COLOUR, TOOL_COLOUR, titled
 from .text import escape
@@ -97,4 +97,4 @@ class TimingsPanel(Panel):
         return format_timings(self.timings) if self.timings else "Timings: no calls yet"
 
 
-__all__ = ["CallTiming", "TimingsPanel", "table_html", "timeline_svg"]
+__all__ = ["TimingsPanel", "table_html", "timeline_svg"]

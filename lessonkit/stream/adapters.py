@@ -11,6 +11,7 @@ counted but never become tokens: a chunk is not a token.
 """
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from typing import Any, AsyncIterator, Callable, Iterable, Iterator, Literal, Mapping, Sequence
@@ -120,7 +121,7 @@ class _Builder:
         out += self.calls[call_id].add(AIMessageChunk(content=message.content, id=message.id), t) if _text(message.content) else []
         return out + self.end_call(call_id, t, message)
 
-    def tools_start(self, node: str, t: float, decided_by: str | None = None) -> list[StreamEvent]:
+    def tools_start(self, node: str, t: float) -> list[StreamEvent]:
         """A node started after tools were chosen: it is the one running them (ToolNode, 'action')."""
         out: list[StreamEvent] = []
         for call_id, decision in list(self.decisions.items()):
@@ -319,7 +320,7 @@ def _run_start(config: Mapping[str, Any] | None, source: Source, clock: Clock) -
 
 def _run_end(run: RunStart, seen: Iterable[StreamEvent], clock: Clock, error: BaseException | None = None) -> RunEnd:
     if error is not None:
-        status: Any = "cancelled" if isinstance(error, (KeyboardInterrupt,)) or type(error).__name__ == "CancelledError" else "error"
+        status: Any = "cancelled" if isinstance(error, (KeyboardInterrupt, asyncio.CancelledError)) else "error"
         return RunEnd(clock(), run.run_id, status, None if status == "cancelled" else f"{type(error).__name__}: {error}")
     interrupted = any(isinstance(e, InterruptRaised) for e in seen)
     return RunEnd(clock(), run.run_id, "interrupted" if interrupted else "done")
