@@ -20,7 +20,7 @@ def test_throughput_small(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_traffic_small(monkeypatch: pytest.MonkeyPatch) -> None:
-    result = run(traffic, monkeypatch, "--tokens", "200")
+    result = run(traffic, monkeypatch, "--tokens", "200", "--runs", "1")
     assert result["naive_bytes"] > result["lessonkit_bytes_at_speed_0"] > result["text_bytes"]
     assert result["max_flushes_in_any_second"] <= 20  # the budget itself is deterministic
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from pathlib import Path
 from typing import Any
 
@@ -130,6 +131,7 @@ def test_dashboard_run_fills_every_panel_and_reports_in_text(tmp_path: Path, via
     assert "tavily_search" in dash.tools.cards.children[0].value
     assert dash.thread.text().startswith("thread 't':") and "+ ai: asks for tavily_search" in dash.thread.text()
     assert dash.progress.value > 0 and dash.stop_button.disabled
+    assert gc.get_freeze_count() == 0  # quiet_gc gave the frozen objects back
 
 
 def test_panels_have_deterministic_text_and_widget_forms() -> None:
@@ -184,6 +186,7 @@ def test_stop_cancels_the_run_keeps_the_checkpoint_and_the_next_turn_works(tmp_p
     after_cancel, second, final, dash = asyncio.run(go())
     assert isinstance(dash.events[-1], RunEnd) and dash.events[-1].status == "cancelled"
     assert "stopped" in dash.status.value
+    assert gc.get_freeze_count() == 0  # a cancelled run gives the frozen objects back too
     assert [m.content for m in after_cancel.values["messages"]] == ["Tell me a long story."]  # intact, nothing half-written
     assert second.status == "done" and "Second turn answered." in second.transcript
     assert [m.type for m in final.values["messages"]] == ["human", "human", "ai"]

@@ -1,4 +1,4 @@
-"""Flushing widget updates on a time budget: at most 12.5 a second (the budget is 20), whatever the token rate.
+"""Flushing widget updates on a time budget: at most 10 a second (the budget is 20), whatever the token rate.
 
 Panels change their Python-side state on every event and call ``request()``; the Flusher pushes
 the changes to the browser no more often than ``interval`` and never leaves a change waiting longer
@@ -10,7 +10,7 @@ import asyncio
 import time
 from typing import Callable
 
-DEFAULT_INTERVAL_S = 0.08  # 12.5 flushes a second at most: under the 20/s budget, and each flush carries more text (bench/traffic.py)
+DEFAULT_INTERVAL_S = 0.1  # 10 flushes a second at most: half the 20/s budget, and each flush carries more text (bench/traffic.py)
 
 
 class Flusher:

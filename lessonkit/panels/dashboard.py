@@ -20,6 +20,7 @@ from ..stream.events import ModelEnd, ModelStart, NodeEnd, RunEnd, RunStart, Str
 from ..stream.timings import compute_timings, format_timings
 from .base import Panel
 from .batching import DEFAULT_INTERVAL_S, Flusher
+from .quiet_gc import quiet_gc
 from .style import style_widget
 from .text import escape
 from .thread import ThreadPanel
@@ -84,20 +85,21 @@ class Dashboard(Panel):
         current: list[StreamEvent] = []
         self.runs.append(current)
         self._set_status("running…")
-        try:
-            async for event in watch(graph, inputs, config, via=self.via, **kwargs):
-                current.append(event)
-                self._take(event)
-        except asyncio.CancelledError:
-            self._set_status("stopped: the last checkpoint is kept; the next turn on this thread continues from it")
-            raise
-        except Exception as error:
-            self._set_status(f"failed: {explain_error(error)}")
-            raise
-        finally:
-            self.stop_button.disabled = True
-            await self._refresh_thread(graph, config)
-            self.flusher.flush(final=True)
+        with quiet_gc():  # no 50-80 ms full collections while tokens are waiting to be sent
+            try:
+                async for event in watch(graph, inputs, config, via=self.via, **kwargs):
+                    current.append(event)
+                    self._take(event)
+            except asyncio.CancelledError:
+                self._set_status("stopped: the last checkpoint is kept; the next turn on this thread continues from it")
+                raise
+            except Exception as error:
+                self._set_status(f"failed: {explain_error(error)}")
+                raise
+            finally:
+                self.stop_button.disabled = True
+                await self._refresh_thread(graph, config)
+                self.flusher.flush(final=True)
         return self.report(current)
 
     def start(self, graph: Any, inputs: Any, config: Mapping[str, Any] | None = None, **kwargs: Any) -> asyncio.Task[RunReport]:
@@ -126,14 +128,16 @@ class Dashboard(Panel):
         self.events.append(event)
         changed = [panel.on_event(event) for panel in (self.tokens, self.tools, self.timings)]
         if isinstance(event, NodeEnd):
-            self.progress.max = max(self.progress.max, self.progress.value + 2)
-            self.progress.value += 1
+            with self.progress.hold_sync():
+                self.progress.max = max(self.progress.max, self.progress.value + 2)
+                self.progress.value += 1
         if isinstance(event, RunStart):
-            self.progress.value, self.progress.max = 0, 1
+            with self.progress.hold_sync():
+                self.progress.value, self.progress.max = 0, 1
         if isinstance(event, Token) and "first token" not in self._status_text:
             self._set_status(f"streaming · first token after {event.t:.2f} s")
         if isinstance(event, RunEnd) and event.status != "error":  # errors: run() explains them
-            self.progress.max = max(self.progress.value, 1)
+            self.progress.max = max(self.progress.value, 1)  # one message: value is unchanged
             self._set_status(event.status)
         if any(changed) or isinstance(event, (ModelEnd, ToolEnd, RunEnd)):
             self.flusher.request()

@@ -15,8 +15,8 @@ import ipywidgets as widgets
 
 from .style import SHARED_HTML_STYLE
 
-SEGMENT_OPEN_BYTES = 900  # what one more segment costs to send: its widget, and a row's children list
-SEGMENTS_PER_ROW = 8  # segments sit in rows, so adding one resends a short children list, not all of them
+SEGMENT_OPEN_BYTES = 850  # what one more segment costs to send: its widget, and a row's children list
+SEGMENTS_PER_ROW = 5  # segments sit in rows, so adding one resends a short children list, not all of them
 # Shared by every segment, so a new segment opens one widget model, not three.
 _SEGMENT_LAYOUT = widgets.Layout(margin="0")
 _ROW_LAYOUT = widgets.Layout(display="inline")
@@ -30,8 +30,8 @@ def escape(text: str) -> str:
 class AppendOnlyText:
     """A box of HTML segments showing one growing text; ``sync()`` pushes what is new."""
 
-    def __init__(self, css_class: str = "lk-text") -> None:
-        self.box = widgets.Box(layout=_TEXT_LAYOUT, _dom_classes=(css_class,))
+    def __init__(self, *css_classes: str) -> None:
+        self.box = widgets.Box(layout=_TEXT_LAYOUT, _dom_classes=css_classes or ("lk-text",))
         self._frozen: list[str] = []  # texts of segments already sent in full
         self._open = ""  # text of the last segment, sent on the next sync
         self._sent_open = ""
@@ -62,24 +62,23 @@ class AppendOnlyText:
         added = len(self._open) - len(self._sent_open)
         self._added_per_sync = 0.7 * self._added_per_sync + 0.3 * added if self._syncs else float(added)
         self._syncs += 1
-        if len(self._sent_open) >= self.segment_limit():
+        if self._segments and len(self._sent_open) >= self.segment_limit():
             self._frozen.append(self._sent_open)
             self._open = self._open[len(self._sent_open):]
             self._sent_open = ""
-            self._segments.append(self._new_segment())
-        self._write(self._open)
+            self._segments.append(self._new_segment(self._open))
+        elif self._segments:
+            self._segments[-1].value = escape(self._open)
+        else:
+            self._segments.append(self._new_segment(self._open))
         self._sent_open = self._open
 
-    def _new_segment(self) -> widgets.HTML:
-        segment = widgets.HTML(layout=_SEGMENT_LAYOUT, style=SHARED_HTML_STYLE, _dom_classes=("lk-seg",))
+    def _new_segment(self, text: str) -> widgets.HTML:
+        """Open a segment with its text in the same message, and show it at the end of the last row."""
+        segment = widgets.HTML(value=escape(text), layout=_SEGMENT_LAYOUT, style=SHARED_HTML_STYLE)
         rows = self.box.children
-        if not rows or len(rows[-1].children) >= SEGMENTS_PER_ROW:
-            self.box.children = (*rows, widgets.Box(layout=_ROW_LAYOUT, _dom_classes=("lk-row",)))
-        row = self.box.children[-1]
-        row.children = (*row.children, segment)
+        if rows and len(rows[-1].children) < SEGMENTS_PER_ROW:
+            rows[-1].children = (*rows[-1].children, segment)
+        else:  # a new row opens with its first segment already in it
+            self.box.children = (*rows, widgets.Box([segment], layout=_ROW_LAYOUT, _dom_classes=("lk-row",)))
         return segment
-
-    def _write(self, text: str) -> None:
-        if not self._segments:
-            self._segments.append(self._new_segment())
-        self._segments[-1].value = escape(text)

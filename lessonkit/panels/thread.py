@@ -85,9 +85,10 @@ class ThreadPanel(Panel):
             lines = [escape(describe_message(m)) for m in view.new_messages] or ["<span class='lk-muted'>no new messages</span>"]
             body = widgets.HTML(value="<div class='lk-pre'>" + "<br>".join(lines) + "</div>", layout=SHARED_LAYOUT, style=SHARED_HTML_STYLE)
             children.append(body)
-        self.accordion.children = children
-        for index, view in enumerate(self.steps):
-            self.accordion.set_title(index, view.title())
+        with self.accordion.hold_sync():  # children and titles go to the browser in one message
+            self.accordion.children = children
+            for index, view in enumerate(self.steps):
+                self.accordion.set_title(index, view.title())
         self.summary.value = escape(f"thread {self.thread_id!r}: {len(self.steps)} checkpoints, {len(self.messages)} messages")
 
     def text(self) -> str:

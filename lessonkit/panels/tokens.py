@@ -16,6 +16,9 @@ def call_label(node: str, step: int | None, namespace: tuple[str, ...] = ()) -> 
     return (f"{where} › " if where else "") + node + (f" · step {step}" if step is not None else "")
 
 
+STREAMING = "streaming…"  # a call's status until its ModelEnd arrives
+
+
 @dataclass
 class _Call:
     """One model call's card: a heading, the answer text, and one line per streamed tool call."""
@@ -26,12 +29,17 @@ class _Call:
     head: widgets.HTML
     answer: AppendOnlyText
     args: dict[int, tuple[str, AppendOnlyText]] = field(default_factory=dict)
-    status: str = "streaming…"
+    status: str = STREAMING
     head_sent: str = ""
 
     def heading(self) -> str:
-        model = f" · {self.model}" if self.model else ""
-        return f"<b>{escape(self.label)}</b>{escape(model)} · <span class='lk-status'>{escape(self.status)}</span>"
+        return heading(self.label, self.model, self.status)
+
+
+def heading(label: str, model: str | None, status: str) -> str:
+    """A call card's heading line: where the call ran, which model, and how far it got."""
+    model_part = f" · {model}" if model else ""
+    return f"<b>{escape(label)}</b>{escape(model_part)} · <span class='lk-status'>{escape(status)}</span>"
 
 
 class TokenPanel(Panel):
@@ -63,18 +71,17 @@ class TokenPanel(Panel):
         return True
 
     def _open(self, event: ModelStart) -> None:
-        head = widgets.HTML(layout=SHARED_LAYOUT, style=SHARED_HTML_STYLE, _dom_classes=("lk-head",))
-        answer = AppendOnlyText("lk-text")
-        answer.box.add_class("lk-answer")
+        label = call_label(event.node, event.step, event.namespace)
+        head = widgets.HTML(value=heading(label, event.model, STREAMING), layout=SHARED_LAYOUT, style=SHARED_HTML_STYLE, _dom_classes=("lk-head",))
+        answer = AppendOnlyText("lk-text", "lk-answer")
         card = widgets.VBox([head, answer.box], layout=CARD_LAYOUT, _dom_classes=("lk-card",))
-        self.calls[event.call_id] = _Call(call_label(event.node, event.step, event.namespace), event.model, card, head, answer)
+        self.calls[event.call_id] = _Call(label, event.model, card, head, answer, head_sent=head.value)
         self.cards.children = (*self.cards.children, card)
 
     @staticmethod
     def _args(call: _Call, index: int, name: str | None) -> AppendOnlyText:
         if index not in call.args:
-            text = AppendOnlyText("lk-text")
-            text.box.add_class("lk-args")
+            text = AppendOnlyText("lk-text", "lk-args")
             label = widgets.HTML(value=f"<span class='lk-muted'>→ {escape(name or 'tool')}(</span>", layout=SHARED_LAYOUT, _dom_classes=("lk-head",))
             call.card.children = (*call.card.children, label, text.box)
             call.args[index] = (name or "tool", text)
