@@ -1,6 +1,8 @@
 """Shared pieces for the benchmarks: authored long answers recorded once, replayed through the real client."""
 from __future__ import annotations
 
+import atexit
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -33,7 +35,10 @@ def replay_graph(folder: Path, name: str, speed: float = 0.0) -> Any:
 
 
 def workdir() -> Path:
-    return Path(tempfile.mkdtemp(prefix="lessonkit-bench-"))
+    """A scratch folder removed when the process ends (the growth benchmark writes ~2 GB of SQLite)."""
+    folder = Path(tempfile.mkdtemp(prefix="lessonkit-bench-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
 
 
 def now() -> float:
