@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import atexit
 import shutil
+import string
 import tempfile
 import time
 from pathlib import Path
@@ -15,9 +16,23 @@ from lessonkit import checkpoints
 from lessonkit.recording import Cassette, Reply, Script
 
 
+CHARS_PER_TOKEN = 4.3  # the mean content chunk of the real gpt-4o streams in shared/fixtures/openai-wire (898 chunks)
+
+
 def long_answer(chunks: int) -> str:
-    """Text that the authoring path splits into exactly ``chunks`` word pieces."""
-    return " ".join(f"w{n}" for n in range(chunks))
+    """Text that the authoring path splits into exactly ``chunks`` word pieces of real-token size.
+
+    Pieces are " " plus 3 or 4 letters, three in ten of them 4: 4.3 characters on average, the size of
+    a real streamed token, so bytes-per-character figures are not flattered by long pieces.
+    """
+    words = []
+    for n in range(chunks):
+        letters, k = [], n
+        for _ in range(4 if n % 10 in (0, 3, 6) else 3):
+            letters.append(string.ascii_lowercase[k % 26])
+            k //= 26
+        words.append("".join(letters))
+    return " ".join(words)
 
 
 def record_answer(folder: Path, name: str, chunks: int, interval_s: float = 0.001) -> Path:

@@ -24,10 +24,10 @@ SENT: list[int] = []
 
 
 class CountingComm(BaseComm):
-    """Measures what would go to the browser: each comm message as JSON."""
+    """Measures what would go to the browser: each comm message as UTF-8 JSON, as jupyter_client packs it."""
 
     def publish_msg(self, msg_type: str, data: Any = None, metadata: Any = None, buffers: Any = None, **keys: Any) -> None:
-        SENT.append(len(json.dumps({"msg_type": msg_type, "data": data}, default=str)))
+        SENT.append(len(json.dumps({"msg_type": msg_type, "data": data}, default=str, ensure_ascii=False).encode()))
 
 
 def naive_bytes(text_pieces: list[str]) -> int:

@@ -190,3 +190,53 @@ def test_stop_cancels_the_run_keeps_the_checkpoint_and_the_next_turn_works(tmp_p
     assert [m.content for m in after_cancel.values["messages"]] == ["Tell me a long story."]  # intact, nothing half-written
     assert second.status == "done" and "Second turn answered." in second.transcript
     assert [m.type for m in final.values["messages"]] == ["human", "human", "ai"]
+
+
+def test_thread_panel_follows_the_current_branch_after_a_fork() -> None:
+    from langchain_core.messages import AIMessage
+    from langgraph.graph import START, MessagesState, StateGraph
+
+    from lessonkit.panels import ThreadPanel
+
+    builder = StateGraph(MessagesState)
+    builder.add_node("echo", lambda state: {"messages": [AIMessage(f"you said: {state['messages'][-1].content}")]})
+    builder.add_edge(START, "echo")
+    graph = builder.compile(checkpointer=checkpoints.memory_saver())
+    config = {"configurable": {"thread_id": "f"}}
+    graph.invoke({"messages": [HumanMessage("first", id="q1")]}, config)
+    graph.invoke({"messages": [HumanMessage("second", id="q2")]}, config)
+    asked_second = next(s for s in graph.get_state_history(config) if s.next == ("echo",) and s.values["messages"][-1].id == "q2")
+    fork = graph.update_state(asked_second.config, {"messages": [HumanMessage("changed", id="q2")]})
+    graph.invoke(None, fork)
+
+    panel = ThreadPanel().load(graph, config)
+    everything = len(list(graph.get_state_history(config)))
+    assert len(panel.steps) + panel.other_branches == everything and panel.other_branches == 1  # the old answer
+    assert [m.content for m in panel.messages] == ["first", "you said: first", "changed", "you said: changed"]
+    assert [m.content for view in panel.steps for m in view.new_messages] == ["first", "you said: first", "second", "you said: changed"]
+    fork_step = next(view for view in panel.steps if view.source == "update")
+    assert [m.content for m in fork_step.changed_messages] == ["changed"] and "~1 changed" in fork_step.title()
+    assert "(+1 on other branches)" in panel.text() and "~ human: changed" in panel.text()
+    assert "you said: second" not in panel.text()  # the abandoned branch's answer is not shown as part of this one
+    assert panel.history.value.count("<details>") == len(panel.steps)
+
+
+def test_lean_widgets_leave_out_only_traits_still_at_their_defaults(widget_bytes: list[int]) -> None:
+    """What a lean widget does not send, the browser fills from its defaults: so it must be the default."""
+    from lessonkit.panels.lean import LeanBox, LeanHTML, LeanVBox
+
+    panel = TokenPanel()
+    panel.on_event(ModelStart(0.0, "c1", "llm", 1))
+    for n in range(400):
+        panel.on_event(Token(0.0, "c1", f" w{n:03d}"))
+        if n % 40 == 0:
+            panel.sync()
+    panel.sync()
+    call = panel.calls["c1"]
+    lean = [call.head, call.card, call.answer.box, *call.answer.box.children, *(s for row in call.answer.box.children for s in row.children)]
+    assert len(lean) > 6 and all(isinstance(w, (LeanHTML, LeanBox, LeanVBox)) for w in lean)
+    for widget in lean:
+        left_out = set(widget.traits(sync=True)) - set(widget.keys)
+        assert left_out and left_out <= widget.unsynced
+        for name in left_out:
+            assert getattr(widget, name) == widget.trait_defaults(name), f"{type(widget).__name__}.{name} was set but is never sent"

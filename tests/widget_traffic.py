@@ -15,7 +15,7 @@ class CountingComm(BaseComm):
     sent: list[int] = []
 
     def publish_msg(self, msg_type: str, data: Any = None, metadata: Any = None, buffers: Any = None, **keys: Any) -> None:
-        CountingComm.sent.append(len(json.dumps({"msg_type": msg_type, "data": data}, default=str)) + sum(len(b) for b in buffers or ()))
+        CountingComm.sent.append(len(json.dumps({"msg_type": msg_type, "data": data}, default=str, ensure_ascii=False).encode()) + sum(len(b) for b in buffers or ()))
 
 
 @pytest.fixture

@@ -20,12 +20,26 @@ CSS = """
 table.lk-table { border-collapse: collapse; font-size: 12px; margin: 4px 0; }
 table.lk-table th, table.lk-table td { border-bottom: 1px solid #eaeef2; padding: 2px 10px 2px 0; text-align: left; }
 table.lk-table td.num { text-align: right; font-variant-numeric: tabular-nums; }
+.lk-steps details { border-bottom: 1px solid #eaeef2; padding: 2px 0; }
+.lk-steps summary { cursor: pointer; font-size: 12px; color: #57606a; }
 .lk-pre { white-space: pre-wrap; font-family: var(--jp-code-font-family, ui-monospace, monospace); font-size: 12px; margin: 2px 0; }
 """
 
 MODEL_COLOUR = "#0969da"
 TOOL_COLOUR = "#bf8700"
 ERROR_COLOUR = "#cf222e"
+
+TIMELINE_CSS = f"""
+.lk-timeline {{ font: 11px sans-serif; }}
+.lk-timeline text {{ fill: #1f2328; }}
+.lk-timeline text.tick {{ fill: #57606a; text-anchor: middle; }}
+.lk-timeline .grid {{ stroke: #eaeef2; }}
+.lk-timeline .model, .lk-legend .model {{ fill: {MODEL_COLOUR}; color: {MODEL_COLOUR}; }}
+.lk-timeline .tool, .lk-legend .tool {{ fill: {TOOL_COLOUR}; color: {TOOL_COLOUR}; }}
+.lk-timeline .failed, .lk-legend .failed {{ fill: {ERROR_COLOUR}; color: {ERROR_COLOUR}; }}
+.lk-timeline .wait {{ opacity: 0.35; }}
+.lk-legend {{ font-size: 11px; color: #57606a; }}
+"""
 
 
 # Every widget made without a layout opens a Layout model of its own (~1 kB on the wire). Cards and
@@ -37,7 +51,7 @@ SHARED_HTML_STYLE = widgets.HTML(layout=SHARED_LAYOUT).style  # HTMLStyle in 8.x
 
 def style_widget() -> widgets.HTML:
     """The stylesheet as a widget: include it once in whatever box is displayed."""
-    return widgets.HTML(value=f"<style>{CSS}</style>", layout=widgets.Layout(height="0px", margin="0"))
+    return widgets.HTML(value=f"<style>{CSS}{TIMELINE_CSS}</style>", layout=widgets.Layout(height="0px", margin="0"))
 
 
 def titled(title: str, *children: widgets.Widget, css_class: str) -> widgets.VBox:

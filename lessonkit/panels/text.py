@@ -2,7 +2,8 @@
 
 Setting ``HTML.value`` resends the whole value, so a growing transcript in one widget costs
 O(n²) bytes. Here the text lives in segments shown inline: only the last (open) segment is rewritten
-on a flush, and once a segment has been sent with ``SEGMENT_CHARS`` or more it is never sent again.
+on a flush, and once a segment has been sent with ``segment_limit()`` characters or more it is never
+sent again.
 The segment size balances the two costs: rewriting the open segment each flush, and opening one
 more widget (see ``segment_limit``).
 """
@@ -13,10 +14,19 @@ import math
 
 import ipywidgets as widgets
 
+from .lean import LeanBox, LeanHTML
 from .style import SHARED_HTML_STYLE
 
-SEGMENT_OPEN_BYTES = 850  # what one more segment costs to send: its widget, and a row's children list
+SEGMENT_OPEN_BYTES = 600  # what one more segment costs to send: its lean widget, and its place in a row (measured)
 SEGMENTS_PER_ROW = 5  # segments sit in rows, so adding one resends a short children list, not all of them
+
+
+class Segment(LeanHTML):
+    """One piece of the text: syncs only its value, layout, style and model names (no CSS classes either)."""
+
+    unsynced = LeanHTML.unsynced | {"_dom_classes"}
+
+
 # Shared by every segment, so a new segment opens one widget model, not three.
 _SEGMENT_LAYOUT = widgets.Layout(margin="0")
 _ROW_LAYOUT = widgets.Layout(display="inline")
@@ -31,7 +41,7 @@ class AppendOnlyText:
     """A box of HTML segments showing one growing text; ``sync()`` pushes what is new."""
 
     def __init__(self, *css_classes: str) -> None:
-        self.box = widgets.Box(layout=_TEXT_LAYOUT, _dom_classes=css_classes or ("lk-text",))
+        self.box = LeanBox(layout=_TEXT_LAYOUT, _dom_classes=css_classes or ("lk-text",))
         self._frozen: list[str] = []  # texts of segments already sent in full
         self._open = ""  # text of the last segment, sent on the next sync
         self._sent_open = ""
@@ -75,10 +85,10 @@ class AppendOnlyText:
 
     def _new_segment(self, text: str) -> widgets.HTML:
         """Open a segment with its text in the same message, and show it at the end of the last row."""
-        segment = widgets.HTML(value=escape(text), layout=_SEGMENT_LAYOUT, style=SHARED_HTML_STYLE)
+        segment = Segment(value=escape(text), layout=_SEGMENT_LAYOUT, style=SHARED_HTML_STYLE)
         rows = self.box.children
         if rows and len(rows[-1].children) < SEGMENTS_PER_ROW:
             rows[-1].children = (*rows[-1].children, segment)
         else:  # a new row opens with its first segment already in it
-            self.box.children = (*rows, widgets.Box([segment], layout=_ROW_LAYOUT, _dom_classes=("lk-row",)))
+            self.box.children = (*rows, LeanBox([segment], layout=_ROW_LAYOUT, _dom_classes=("lk-row",)))
         return segment

@@ -33,39 +33,83 @@ class StepView:
     written_by: tuple[str, ...]
     new_messages: tuple[BaseMessage, ...]
     next: tuple[str, ...]
+    changed_messages: tuple[BaseMessage, ...] = ()  # same id as an earlier message, new content (an edit or a fork)
 
     def title(self) -> str:
         who = ", ".join(self.written_by) or ("input" if self.source == "input" else "-")
         nxt = f" → next {', '.join(self.next)}" if self.next else " → end"
-        return f"step {self.step} · {self.source} · by {who} · +{len(self.new_messages)} messages{nxt}"
+        changed = f" · ~{len(self.changed_messages)} changed" if self.changed_messages else ""
+        return f"step {self.step} · {self.source} · by {who} · +{len(self.new_messages)} messages{changed}{nxt}"
+
+    def lines(self, limit: int = 160) -> list[str]:
+        """What the step did to the messages: ``+`` added, ``~`` replaced."""
+        return [f"+ {describe_message(m, limit)}" for m in self.new_messages] + [f"~ {describe_message(m, limit)}" for m in self.changed_messages]
 
 
-def step_views(snapshots_oldest_first: Sequence[Any]) -> list[StepView]:
-    """Turn StateSnapshots into steps: who wrote each one (the parent's ``next``) and what it added."""
-    views, seen, previous_next = [], set(), ()
-    for snap in snapshots_oldest_first:
+def current_branch(snapshots_oldest_first: Sequence[Any]) -> list[Any]:
+    """The newest checkpoint and its ancestors, oldest first: the line a plain config continues from.
+
+    ``get_state_history`` lists every branch of a thread (time travel forks included); read as one
+    line, a fork would look like a step that deleted messages. Following ``parent_config`` from the
+    newest checkpoint gives the branch the thread is on.
+    """
+    if not snapshots_oldest_first:
+        return []
+    by_id = {_checkpoint_id(s.config): s for s in snapshots_oldest_first}
+    line, snap = [], snapshots_oldest_first[-1]
+    while snap is not None:
+        line.append(snap)
+        parent = getattr(snap, "parent_config", None)
+        snap = by_id.get(_checkpoint_id(parent)) if parent else None
+    return line[::-1]
+
+
+def _checkpoint_id(config: Mapping[str, Any]) -> str:
+    return config["configurable"]["checkpoint_id"]
+
+
+def step_views(branch_oldest_first: Sequence[Any]) -> list[StepView]:
+    """Turn one branch's StateSnapshots into steps: who wrote each one (the parent's ``next``) and what it added."""
+    views, seen, previous_next = [], {}, ()
+    for snap in branch_oldest_first:
         messages = (snap.values or {}).get("messages", []) if isinstance(snap.values, Mapping) else []
         new = tuple(m for m in messages if (m.id or id(m)) not in seen)
-        seen.update(m.id or id(m) for m in messages)
+        changed = tuple(m for m in messages if (m.id or id(m)) in seen and seen[m.id or id(m)] != _content(m))
+        seen.update({m.id or id(m): _content(m) for m in messages})
         metadata = snap.metadata or {}
         views.append(StepView(
-            snap.config["configurable"]["checkpoint_id"], metadata.get("step"), metadata.get("source"),
-            tuple(previous_next) if metadata.get("source") == "loop" else (), new, tuple(snap.next),
+            _checkpoint_id(snap.config), metadata.get("step"), metadata.get("source"),
+            tuple(previous_next) if metadata.get("source") == "loop" else (), new, tuple(snap.next), changed,
         ))
         previous_next = snap.next
     return views
 
 
+def _content(message: BaseMessage) -> str:
+    return repr((message.content, getattr(message, "tool_calls", None)))
+
+
+def step_html(view: StepView) -> str:
+    """One checkpoint as a collapsible block: its title, and what it did to the messages."""
+    lines = [escape(line) for line in view.lines()] or ["<span class='lk-muted'>no new messages</span>"]
+    return f"<details><summary>{escape(view.title())}</summary><div class='lk-pre'>{'<br>'.join(lines)}</div></details>"
+
+
 class ThreadPanel(Panel):
-    """Fill it with ``load(graph, config)`` (sync savers) or ``await aload(graph, config)`` (async)."""
+    """Fill it with ``load(graph, config)`` (sync savers) or ``await aload(graph, config)`` (async).
+
+    The steps are one HTML widget of collapsible blocks, so showing a thread again (after every run,
+    in the dashboard) rewrites one value instead of opening a widget per checkpoint.
+    """
 
     def __init__(self) -> None:
         self.thread_id: str | None = None
         self.steps: list[StepView] = []
+        self.other_branches = 0  # checkpoints of the thread that are not on the current branch
         self.messages: list[BaseMessage] = []
-        self.accordion = widgets.Accordion(children=[])
         self.summary = widgets.HTML(value="<span class='lk-muted'>no thread loaded</span>")
-        self.widget = titled("Thread history", self.summary, self.accordion, css_class="lk-thread")
+        self.history = widgets.HTML(layout=SHARED_LAYOUT, style=SHARED_HTML_STYLE, _dom_classes=("lk-steps",))
+        self.widget = titled("Thread history", self.summary, self.history, css_class="lk-thread")
 
     def load(self, graph: Any, config: Mapping[str, Any]) -> "ThreadPanel":
         self.show(config, list(graph.get_state_history(config))[::-1])
@@ -77,25 +121,22 @@ class ThreadPanel(Panel):
 
     def show(self, config: Mapping[str, Any], snapshots_oldest_first: Sequence[Any]) -> None:
         self.thread_id = (config.get("configurable") or {}).get("thread_id")
-        self.steps = step_views(snapshots_oldest_first)
-        last = snapshots_oldest_first[-1] if snapshots_oldest_first else None
-        self.messages = list((last.values or {}).get("messages", [])) if last is not None else []
-        children = []
-        for view in self.steps:
-            lines = [escape(describe_message(m)) for m in view.new_messages] or ["<span class='lk-muted'>no new messages</span>"]
-            body = widgets.HTML(value="<div class='lk-pre'>" + "<br>".join(lines) + "</div>", layout=SHARED_LAYOUT, style=SHARED_HTML_STYLE)
-            children.append(body)
-        with self.accordion.hold_sync():  # children and titles go to the browser in one message
-            self.accordion.children = children
-            for index, view in enumerate(self.steps):
-                self.accordion.set_title(index, view.title())
-        self.summary.value = escape(f"thread {self.thread_id!r}: {len(self.steps)} checkpoints, {len(self.messages)} messages")
+        branch = current_branch(snapshots_oldest_first)
+        self.steps = step_views(branch)
+        self.other_branches = len(snapshots_oldest_first) - len(branch)
+        self.messages = list((branch[-1].values or {}).get("messages", [])) if branch else []
+        self.history.value = "".join(step_html(view) for view in self.steps)
+        self.summary.value = escape(self._headline())
+
+    def _headline(self) -> str:
+        others = f" (+{self.other_branches} on other branches)" if self.other_branches else ""
+        return f"thread {self.thread_id!r}: {len(self.steps)} checkpoints{others}, {len(self.messages)} messages"
 
     def text(self) -> str:
         if self.thread_id is None:
             return "Thread history: no thread loaded"
-        lines = [f"thread {self.thread_id!r}: {len(self.steps)} checkpoints, {len(self.messages)} messages"]
+        lines = [self._headline()]
         for view in self.steps:
             lines.append(f"  {view.title()}")
-            lines += [f"      + {describe_message(m, 100)}" for m in view.new_messages]
+            lines += [f"      {line}" for line in view.lines(100)]
         return "\n".join(lines)

@@ -6,7 +6,7 @@ import ipywidgets as widgets
 from ..stream.events import ModelEnd, RunEnd, RunStart, StreamEvent, ToolEnd
 from ..stream.timings import RunTimings, compute_timings, format_timings
 from .base import Panel
-from .style import ERROR_COLOUR, MODEL_COLOUR, TOOL_COLOUR, titled
+from .style import titled
 from .text import escape
 
 ROW_H, LABEL_W, WIDTH = 22, 170, 720
@@ -33,35 +33,40 @@ def table_html(timings: RunTimings) -> str:
 
 
 def timeline_svg(timings: RunTimings) -> str:
-    """Model and tool calls as bars on one axis; a model bar is pale until its first token."""
+    """Model and tool calls as bars on one axis; a model bar is pale until its first token.
+
+    Colours and fonts come from classes in the panels' stylesheet (``style.TIMELINE_CSS``), so the picture
+    resent after each call carries coordinates, not the same attributes on every element.
+    """
     calls = list(timings.calls)
     span = max(timings.run_end - timings.run_start, 1e-6)
     scale = (WIDTH - LABEL_W - 10) / span
     height = ROW_H * (len(calls) + 1) + 8
-    parts = [f"<svg class='lk-timeline' xmlns='http://www.w3.org/2000/svg' width='{WIDTH}' height='{height}' font-size='11' font-family='sans-serif'>"]
-    for i in range(5):  # axis ticks
-        x = LABEL_W + i * (WIDTH - LABEL_W - 10) / 4
-        parts.append(f"<line x1='{x:.1f}' y1='0' x2='{x:.1f}' y2='{height - 16}' stroke='#eaeef2'/>")
-        parts.append(f"<text x='{x:.1f}' y='{height - 4}' fill='#57606a' text-anchor='middle'>{span * i / 4:.2f} s</text>")
+    ticks = [LABEL_W + i * (WIDTH - LABEL_W - 10) / 4 for i in range(5)]
+    parts = [f"<svg class='lk-timeline' xmlns='http://www.w3.org/2000/svg' width='{WIDTH}' height='{height}'>"]
+    parts.append("<path class='grid' d='" + "".join(f"M{x:.0f} 0V{height - 16}" for x in ticks) + "'/>")
+    parts += [f"<text class='tick' x='{x:.0f}' y='{height - 4}'>{span * i / 4:.2f} s</text>" for i, x in enumerate(ticks)]
+    bar = ROW_H - 6
     for row, call in enumerate(calls):
         y = row * ROW_H + 4
         x0 = LABEL_W + (call.start - timings.run_start) * scale
         width = max((call.end - call.start) * scale, 2)
-        colour = ERROR_COLOUR if call.error else (MODEL_COLOUR if call.kind == "model" else TOOL_COLOUR)
-        parts.append(f"<text x='4' y='{y + 14}' fill='#1f2328'>{escape(call.kind)} · {escape(call.label)[:22]}</text>")
-        parts.append(f"<rect x='{x0:.1f}' y='{y}' width='{width:.1f}' height='{ROW_H - 6}' rx='3' fill='{colour}' opacity='0.35'/>")
-        if call.first_token is not None and call.kind == "model":
-            gx = LABEL_W + (call.first_token - timings.run_start) * scale
-            parts.append(f"<rect x='{gx:.1f}' y='{y}' width='{max(x0 + width - gx, 1):.1f}' height='{ROW_H - 6}' rx='3' fill='{colour}'/>")
-        elif call.kind == "tool":
-            parts.append(f"<rect x='{x0:.1f}' y='{y}' width='{width:.1f}' height='{ROW_H - 6}' rx='3' fill='{colour}'/>")
+        kind = "failed" if call.error else call.kind
+        parts.append(f"<text x='4' y='{y + 14}'>{escape(call.kind)} · {escape(call.label)[:22]}</text>")
+        if call.kind == "model":
+            parts.append(f"<rect class='{kind} wait' x='{x0:.1f}' y='{y}' width='{width:.1f}' height='{bar}' rx='3'/>")
+            if call.first_token is not None:
+                gx = LABEL_W + (call.first_token - timings.run_start) * scale
+                parts.append(f"<rect class='{kind}' x='{gx:.1f}' y='{y}' width='{max(x0 + width - gx, 1):.1f}' height='{bar}' rx='3'/>")
+        else:
+            parts.append(f"<rect class='{kind}' x='{x0:.1f}' y='{y}' width='{width:.1f}' height='{bar}' rx='3'/>")
     parts.append("</svg>")
     return "".join(parts)
 
 
 LEGEND = (
-    f"<div class='lk-muted' style='font-size:11px'><span style='color:{MODEL_COLOUR}'>■</span> model (pale: waiting for the first token) "
-    f"<span style='color:{TOOL_COLOUR}'>■</span> tool <span style='color:{ERROR_COLOUR}'>■</span> failed</div>"
+    "<div class='lk-legend'><span class='model'>■</span> model (pale: waiting for the first token) "
+    "<span class='tool'>■</span> tool <span class='failed'>■</span> failed</div>"
 )
 
 

@@ -7,6 +7,7 @@ import ipywidgets as widgets
 
 from ..stream.events import ModelEnd, ModelStart, StreamEvent, Token
 from .base import Panel
+from .lean import LeanHTML, LeanVBox
 from .style import CARD_LAYOUT, SHARED_HTML_STYLE, SHARED_LAYOUT, titled
 from .text import AppendOnlyText, escape
 
@@ -72,9 +73,9 @@ class TokenPanel(Panel):
 
     def _open(self, event: ModelStart) -> None:
         label = call_label(event.node, event.step, event.namespace)
-        head = widgets.HTML(value=heading(label, event.model, STREAMING), layout=SHARED_LAYOUT, style=SHARED_HTML_STYLE, _dom_classes=("lk-head",))
+        head = LeanHTML(value=heading(label, event.model, STREAMING), layout=SHARED_LAYOUT, style=SHARED_HTML_STYLE, _dom_classes=("lk-head",))
         answer = AppendOnlyText("lk-text", "lk-answer")
-        card = widgets.VBox([head, answer.box], layout=CARD_LAYOUT, _dom_classes=("lk-card",))
+        card = LeanVBox([head, answer.box], layout=CARD_LAYOUT, _dom_classes=("lk-card",))
         self.calls[event.call_id] = _Call(label, event.model, card, head, answer, head_sent=head.value)
         self.cards.children = (*self.cards.children, card)
 
@@ -82,7 +83,7 @@ class TokenPanel(Panel):
     def _args(call: _Call, index: int, name: str | None) -> AppendOnlyText:
         if index not in call.args:
             text = AppendOnlyText("lk-text", "lk-args")
-            label = widgets.HTML(value=f"<span class='lk-muted'>→ {escape(name or 'tool')}(</span>", layout=SHARED_LAYOUT, _dom_classes=("lk-head",))
+            label = LeanHTML(value=f"<span class='lk-muted'>→ {escape(name or 'tool')}(</span>", layout=SHARED_LAYOUT, style=SHARED_HTML_STYLE, _dom_classes=("lk-head",))
             call.card.children = (*call.card.children, label, text.box)
             call.args[index] = (name or "tool", text)
         return call.args[index][1]

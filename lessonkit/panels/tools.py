@@ -8,6 +8,7 @@ import ipywidgets as widgets
 
 from ..stream.events import StreamEvent, ToolDecision, ToolEnd, ToolStart
 from .base import Panel
+from .lean import LeanHTML
 from .style import CARD_LAYOUT, SHARED_HTML_STYLE, titled
 from .text import escape
 
@@ -69,7 +70,7 @@ class ToolDecisionsPanel(Panel):
 
     def on_event(self, event: StreamEvent) -> bool:
         if isinstance(event, ToolDecision):
-            card = widgets.HTML(layout=CARD_LAYOUT, style=SHARED_HTML_STYLE, _dom_classes=("lk-card", "lk-decision"))
+            card = LeanHTML(layout=CARD_LAYOUT, style=SHARED_HTML_STYLE, _dom_classes=("lk-card", "lk-decision"))
             self.decisions[event.tool_call_id] = _Decision(event, card)
             self.cards.children = (*self.cards.children, card)
             key = event.tool_call_id

@@ -7,6 +7,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from bench.common import long_answer, record_answer
 from tests.browser.harness import JupyterLab, LabPage
 from tests.browser.test_harness import SCREENSHOTS, require_browser
 from tests.conftest import ROOT
@@ -14,6 +15,8 @@ from tests.conftest import ROOT
 pytestmark = pytest.mark.browser
 
 RECORDING = ROOT / "notebooks" / "recordings" / "00_quickstart.json"
+LONG_TOKENS, LONG_SYSTEM = 1500, "bench"
+FIRST = ".lk-dashboard:not(.lk-long)"  # the quick-start turn's dashboard
 FINAL = "I couldn't find a live reading, but the results describe San Francisco's October weather"
 
 
@@ -35,6 +38,13 @@ def make_notebook(path: Path) -> Path:
         nbformat.v4.new_code_cell(
             "report = await dash.run(agent, {'messages': [HumanMessage('What is the weather in sf?')]}, {'configurable': {'thread_id': '1'}})\nreport"
         ),
+        nbformat.v4.new_markdown_cell("A long answer (1,500 tokens at 1,000 a second): many segments, in rows."),
+        nbformat.v4.new_code_cell(
+            f"long = lessonkit.start('long', speed=1)\n"
+            f"long_agent = lessonkit.build_agent(long.chat_model(), [], checkpointer=checkpoints.memory_saver(), system={LONG_SYSTEM!r})\n"
+            "long_dash = Dashboard()\nlong_dash.widget.add_class('lk-long')\n"
+            "await long_dash.run(long_agent, {'messages': [HumanMessage('go')]}, {'configurable': {'thread_id': 'long'}})"
+        ),
     ]
     nbformat.write(nb, path)
     return path
@@ -46,19 +56,28 @@ def test_dashboard_streams_tokens_and_fills_panels_in_jupyterlab(tmp_path: Path)
     recordings = tmp_path / "recordings"
     recordings.mkdir()
     (recordings / RECORDING.name).write_bytes(RECORDING.read_bytes())
+    record_answer(tmp_path, "long", LONG_TOKENS, interval_s=0.001)  # written by hand (authored), timing synthesized
+    (tmp_path / "long.json").rename(recordings / "long.json")
     SCREENSHOTS.mkdir(exist_ok=True)
     env = {"LESSONKIT_MODE": "replay", "LESSONKIT_REPLAY_SPEED": "1"}
     with JupyterLab([notebook, recordings], env=env) as lab, LabPage(lab, notebook.name) as page:
         page.run_all()
-        answers = page.sample_while_running(".lk-tokens .lk-answer", interval_s=0.03, timeout_s=120)
+        answers = page.sample_while_running(FIRST + " .lk-tokens .lk-answer", interval_s=0.03, timeout_s=120)
         page.wait_idle_after_run(timeout_s=120)
-        page.scroll_into_view(".lk-dashboard")
-        page.screenshot(SCREENSHOTS / "dashboard.png", ".lk-dashboard", element_only=True)
+        page.scroll_into_view(FIRST)
+        page.screenshot(SCREENSHOTS / "dashboard.png", FIRST, element_only=True)
         page.screenshot(SCREENSHOTS / "dashboard_page.png")
-        decisions = page.texts(".lk-decision")
-        timing_rows = page.texts(".lk-timing-table tr")
-        timeline = page.page.eval_on_selector_all(".lk-timings svg.lk-timeline text", "els => els.map(e => e.textContent)")
-        status = page.texts(".lk-status-line")
+        decisions = page.texts(FIRST + " .lk-decision")
+        timing_rows = page.texts(FIRST + " .lk-timing-table tr")
+        timeline = page.page.eval_on_selector_all(FIRST + " .lk-timings svg.lk-timeline text", "els => els.map(e => e.textContent)")
+        status = page.texts(FIRST + " .lk-status-line")
+        long_answer_shown = page.texts(".lk-long .lk-answer")
+        long_segments = page.page.eval_on_selector_all(".lk-long .lk-answer .lk-row > .widget-html", "els => els.length")
+        page.page.locator(FIRST).get_by_text("Thread history (checkpoints)").click()
+        page.page.click(FIRST + " .lk-steps details:last-of-type summary")
+        page.screenshot(SCREENSHOTS / "thread_history.png", FIRST + " .lk-thread", element_only=True)
+        steps = page.texts(FIRST + " .lk-steps summary")
+        opened = page.texts(FIRST + " .lk-steps details[open] .lk-pre")
 
     partial = [a for a in answers if FINAL[:10] in a or a.strip()]
     growing = [a for a in partial if a.strip() and not a.strip().endswith("afternoon.")]
@@ -71,3 +90,7 @@ def test_dashboard_streams_tokens_and_fills_panels_in_jupyterlab(tmp_path: Path)
     assert len(timing_rows) == 4 and re.search(r"model\s+llm", timing_rows[1]) and "tool" in timing_rows[2]
     assert any(t.endswith(" s") for t in timeline)
     assert status and status[0].startswith("done")
+    assert long_answer_shown == [long_answer(LONG_TOKENS)], "every segment shown, in order, nothing lost or doubled"
+    assert long_segments >= 5  # lean segment widgets render in the browser's own defaults
+    assert steps and steps[0].startswith("step -1 · input") and steps[-1].endswith("→ end")
+    assert opened and opened[-1].startswith("+ ai: I couldn't find a live reading")
