@@ -36,7 +36,7 @@ class StepView:
     changed_messages: tuple[BaseMessage, ...] = ()  # same id as an earlier message, new content (an edit or a fork)
 
     def title(self) -> str:
-        who = ", ".join(self.written_by) or ("input" if self.source == "input" else "-")
+        who = ", ".join(self.written_by) or {"input": "input", "update": "update_state"}.get(self.source or "", "-")
         nxt = f" → next {', '.join(self.next)}" if self.next else " → end"
         changed = f" · ~{len(self.changed_messages)} changed" if self.changed_messages else ""
         return f"step {self.step} · {self.source} · by {who} · +{len(self.new_messages)} messages{changed}{nxt}"
