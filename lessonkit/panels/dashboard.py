@@ -98,8 +98,8 @@ class Dashboard(Panel):
                 raise
             finally:
                 self.stop_button.disabled = True
+                self.flusher.flush(final=True)  # the last tokens go out now, not after the thread is read back
                 await self._refresh_thread(graph, config)
-                self.flusher.flush(final=True)
         return self.report(current)
 
     def start(self, graph: Any, inputs: Any, config: Mapping[str, Any] | None = None, **kwargs: Any) -> asyncio.Task[RunReport]:
