@@ -221,6 +221,26 @@ def test_thread_panel_follows_the_current_branch_after_a_fork() -> None:
     assert panel.history.value.count("<details>") == len(panel.steps)
 
 
+def test_thread_panel_widget_shows_the_newest_steps_of_a_long_thread() -> None:
+    from langchain_core.messages import AIMessage
+    from langgraph.graph import START, MessagesState, StateGraph
+
+    from lessonkit.panels import ThreadPanel
+    from lessonkit.panels.thread import SHOWN_STEPS
+
+    builder = StateGraph(MessagesState)
+    builder.add_node("echo", lambda state: {"messages": [AIMessage("ok")]})
+    builder.add_edge(START, "echo")
+    graph = builder.compile(checkpointer=checkpoints.memory_saver())
+    config = {"configurable": {"thread_id": "long"}}
+    for n in range(30):  # three checkpoints a turn
+        graph.invoke({"messages": [HumanMessage(f"question {n}")]}, config)
+    panel = ThreadPanel().load(graph, config)
+    assert len(panel.steps) == 90 and panel.history.value.count("<details>") == SHOWN_STEPS
+    assert "30 earlier steps not shown" in panel.history.value and "question 29" in panel.history.value
+    assert "question 0" in panel.text()  # the text form keeps every step
+
+
 def test_lean_widgets_leave_out_only_traits_still_at_their_defaults(widget_bytes: list[int]) -> None:
     """What a lean widget does not send, the browser fills from its defaults: so it must be the default."""
     from lessonkit.panels.lean import LeanBox, LeanHTML, LeanVBox

@@ -46,6 +46,9 @@ class StepView:
         return [f"+ {describe_message(m, limit)}" for m in self.new_messages] + [f"~ {describe_message(m, limit)}" for m in self.changed_messages]
 
 
+SHOWN_STEPS = 60  # the widget shows the newest steps of a long thread; the text form shows all
+
+
 def current_branch(snapshots_oldest_first: Sequence[Any]) -> list[Any]:
     """The newest checkpoint and its ancestors, oldest first: the line a plain config continues from.
 
@@ -125,7 +128,10 @@ class ThreadPanel(Panel):
         self.steps = step_views(branch)
         self.other_branches = len(snapshots_oldest_first) - len(branch)
         self.messages = list((branch[-1].values or {}).get("messages", [])) if branch else []
-        self.history.value = "".join(step_html(view) for view in self.steps)
+        shown = self.steps[-SHOWN_STEPS:]
+        hidden = len(self.steps) - len(shown)
+        earlier = f"<div class='lk-muted'>{hidden} earlier steps not shown (<code>print(panel)</code> lists every one)</div>" if hidden else ""
+        self.history.value = earlier + "".join(step_html(view) for view in shown)
         self.summary.value = escape(self._headline())
 
     def _headline(self) -> str:
