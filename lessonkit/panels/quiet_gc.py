@@ -6,7 +6,8 @@ push a token past the 150 ms flush budget (``python -m bench.traffic`` showed wa
 90 ms flush interval). For the length of a run, ``quiet_gc()`` freezes the objects that existed before
 it (``gc.freeze``), so a collection scans only what the run made, and unfreezes them afterwards so
 nothing lives longer than it would have. If someone else has frozen objects, it leaves the
-collector alone: their freeze is not ours to undo.
+collector alone: their freeze is not ours to undo. (One case it cannot tell apart: code that calls
+``gc.freeze()`` while a run is streaming gets its objects unfrozen when the run ends.)
 """
 from __future__ import annotations
 
