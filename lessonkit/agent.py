@@ -208,7 +208,7 @@ def answer_dangling_tool_calls(messages: Sequence[AnyMessage]) -> list[AnyMessag
     """
     answered = {m.tool_call_id for m in messages if isinstance(m, ToolMessage)}
     out: list[AnyMessage] = []
-    for index, message in enumerate(messages):
+    for message in messages:
         out.append(message)
         missing = [c for c in getattr(message, "tool_calls", None) or () if c["id"] not in answered]
         if missing:

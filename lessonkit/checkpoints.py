@@ -47,8 +47,11 @@ def memory_saver() -> InMemorySaver:
     return InMemorySaver()
 
 
-def _checked_path(path: str | os.PathLike[str]) -> str:
-    """Fail early, naming the path, instead of sqlite's bare 'unable to open database file'."""
+def _checked_path(path: str | os.PathLike[str], *, fresh: bool = False) -> str:
+    """Fail early, naming the path, instead of sqlite's bare 'unable to open database file'.
+
+    ``fresh``: once the path is known to be usable, delete what is there (the savers' ``fresh=True``).
+    """
     p = os.fsdecode(path)
     if p == ":memory:":
         return p
@@ -61,6 +64,8 @@ def _checked_path(path: str | os.PathLike[str]) -> str:
     if problem:
         raise CheckpointPathError(f"cannot use {p!r} as a checkpoint database: {problem}. "
                                   "Create the folder or pick a writable path.")
+    if fresh:
+        remove_database(p)
     return p
 
 
@@ -82,9 +87,7 @@ def sqlite_saver(path: str | os.PathLike[str], *, fresh: bool = False) -> Sqlite
 
     ``fresh=True`` deletes the file first, so a lesson's outputs are the same on every run.
     """
-    p = _checked_path(path)
-    if fresh and p != ":memory:":
-        remove_database(p)
+    p = _checked_path(path, fresh=fresh)
     conn = None
     try:
         conn = sqlite3.connect(p, check_same_thread=False, timeout=_BUSY_TIMEOUT_S)
@@ -133,9 +136,7 @@ getattr(threading, "_register_atexit", atexit.register)(_close_leftover_connecti
 
 async def async_sqlite_saver(path: str | os.PathLike[str], *, fresh: bool = False) -> AsyncSqliteSaver:
     """The async twin of sqlite_saver() for ainvoke/astream; closed for you at exit."""
-    p = _checked_path(path)
-    if fresh and p != ":memory:":
-        remove_database(p)
+    p = _checked_path(path, fresh=fresh)
     conn = None
     try:
         conn = await aiosqlite.connect(p, timeout=_BUSY_TIMEOUT_S)

@@ -79,9 +79,7 @@ class Dashboard(Panel):
     # -- running ---------------------------------------------------------------------------------
     async def run(self, graph: Any, inputs: Any, config: Mapping[str, Any] | None = None, **kwargs: Any) -> RunReport:
         """Stream one turn through the panels; return its report when it is done."""
-        if not self._displayed:
-            display(self)
-            self._displayed = True
+        self._show()
         current: list[StreamEvent] = []
         self.runs.append(current)
         self._set_status("running…")
@@ -104,12 +102,16 @@ class Dashboard(Panel):
 
     def start(self, graph: Any, inputs: Any, config: Mapping[str, Any] | None = None, **kwargs: Any) -> asyncio.Task[RunReport]:
         """Run in the background (for interactive use): the cell returns, the Stop button works."""
-        if not self._displayed:
-            display(self)
-            self._displayed = True
+        self._show()
         self.task = asyncio.ensure_future(self.run(graph, inputs, config, **kwargs))
         self.stop_button.disabled = False
         return self.task
+
+    def _show(self) -> None:
+        """Display the dashboard where the first run or start is called (once)."""
+        if not self._displayed:
+            display(self)
+            self._displayed = True
 
     def stop(self) -> None:
         """Cancel the background run (what the Stop button does)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 import ipywidgets as widgets
 
 from ..stream.events import ModelEnd, RunEnd, RunStart, StreamEvent, ToolEnd
-from ..stream.timings import RunTimings, compute_timings, format_timings
+from ..stream.timings import RunTimings, compute_timings, format_seconds, format_timings
 from .base import Panel
 from .style import titled
 from .text import escape
@@ -13,7 +13,7 @@ ROW_H, LABEL_W, WIDTH = 22, 170, 720
 
 
 def _seconds(value: float | None) -> str:
-    return "–" if value is None else f"{value:.2f} s"
+    return "–" if value is None else format_seconds(value)  # the table marks unknowns with an en dash
 
 
 def table_html(timings: RunTimings) -> str:

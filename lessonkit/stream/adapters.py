@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from typing import Any, AsyncIterator, Callable, Iterable, Iterator, Literal, Mapping, Sequence
+from typing import Any, AsyncIterator, Callable, Iterator, Literal, Mapping, Sequence
 
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, ToolMessage
 from langchain_core.messages.ai import add_ai_message_chunks
@@ -292,7 +292,8 @@ class EventsV2Adapter(_Builder):
         call_id = next((cid for cid, s in self.started_tools.items() if s.tool == tool and s.args == args and cid not in self.ended_tools), None)
         if call_id is None:
             call_id = next((cid for cid, d in self.decisions.items() if d.tool == tool and dict(d.args) == args), None)
-            self.decisions.pop(call_id, None) if call_id else None
+            if call_id:
+                del self.decisions[call_id]
         start = ToolStart(t, tool, call_id, args, node)
         if call_id:
             self.started_tools[call_id] = start
@@ -318,11 +319,10 @@ def _run_start(config: Mapping[str, Any] | None, source: Source, clock: Clock) -
     return RunStart(clock(), str(uuid.uuid4()), thread, source)
 
 
-def _run_end(run: RunStart, seen: Iterable[StreamEvent], clock: Clock, error: BaseException | None = None) -> RunEnd:
+def _run_end(run: RunStart, interrupted: bool, clock: Clock, error: BaseException | None = None) -> RunEnd:
     if error is not None:
         status: Any = "cancelled" if isinstance(error, (KeyboardInterrupt, asyncio.CancelledError)) else "error"
         return RunEnd(clock(), run.run_id, status, None if status == "cancelled" else f"{type(error).__name__}: {error}")
-    interrupted = any(isinstance(e, InterruptRaised) for e in seen)
     return RunEnd(clock(), run.run_id, "interrupted" if interrupted else "done")
 
 
@@ -331,25 +331,26 @@ async def watch(
     modes: Sequence[str] = DEFAULT_MODES, clock: Clock | None = None, **kwargs: Any,
 ) -> AsyncIterator[StreamEvent]:
     """Run ``graph`` asynchronously and yield normalized events, RunStart first and RunEnd last."""
-    adapter: StreamAdapter | EventsV2Adapter = StreamAdapter(clock) if via == "astream" else EventsV2Adapter(clock)
+    if via == "astream":
+        adapter: StreamAdapter | EventsV2Adapter = StreamAdapter(clock)
+        items = graph.astream(inputs, config, stream_mode=list(modes), subgraphs=True, **kwargs)
+        feed: Callable[[Any], list[StreamEvent]] = lambda item: adapter.feed(*item)  # (namespace, mode, data)
+    else:
+        adapter = EventsV2Adapter(clock)
+        items = graph.astream_events(inputs, config, version="v2", **kwargs)
+        feed = adapter.feed
     run = _run_start(config, via, adapter.clock)
     yield run
-    seen: list[StreamEvent] = []
+    interrupted = False
     try:
-        if isinstance(adapter, StreamAdapter):
-            async for ns, mode, data in graph.astream(inputs, config, stream_mode=list(modes), subgraphs=True, **kwargs):
-                for event in adapter.feed(ns, mode, data):
-                    seen.append(event)
-                    yield event
-        else:
-            async for raw in graph.astream_events(inputs, config, version="v2", **kwargs):
-                for event in adapter.feed(raw):
-                    seen.append(event)
-                    yield event
+        async for item in items:
+            for event in feed(item):
+                interrupted = interrupted or isinstance(event, InterruptRaised)
+                yield event
     except BaseException as error:
-        yield _run_end(run, seen, adapter.clock, error)
+        yield _run_end(run, interrupted, adapter.clock, error)
         raise
-    yield _run_end(run, seen, adapter.clock)
+    yield _run_end(run, interrupted, adapter.clock)
 
 
 def watch_sync(
@@ -360,13 +361,13 @@ def watch_sync(
     adapter = StreamAdapter(clock)
     run = _run_start(config, "astream", adapter.clock)
     yield run
-    seen: list[StreamEvent] = []
+    interrupted = False
     try:
         for ns, mode, data in graph.stream(inputs, config, stream_mode=list(modes), subgraphs=True, **kwargs):
             for event in adapter.feed(ns, mode, data):
-                seen.append(event)
+                interrupted = interrupted or isinstance(event, InterruptRaised)
                 yield event
     except BaseException as error:
-        yield _run_end(run, seen, adapter.clock, error)
+        yield _run_end(run, interrupted, adapter.clock, error)
         raise
-    yield _run_end(run, seen, adapter.clock)
+    yield _run_end(run, interrupted, adapter.clock)
