@@ -54,6 +54,12 @@ def samples_at(marks: list[int], latencies: list[float]) -> dict[int, float]:
     return {m: statistics.median(latencies[max(0, m - 5):m]) for m in marks if m <= len(latencies)}
 
 
+def summary(marks: list[int], latencies: list[float], sizes: dict[int, int]) -> dict[str, Any]:
+    """One saver's result: latency at the marks, size at the marks, and the whole curve (for the plot)."""
+    return {"latency_ms": {m: round(v * 1000, 2) for m, v in samples_at(marks, latencies).items()}, "size_bytes": sizes,
+            "curve_ms": [round(v * 1000, 2) for v in latencies]}
+
+
 def run_sync(kind: str, turns: int, marks: list[int], folder: Path) -> dict[str, Any]:
     path = folder / f"{kind}.db"
     saver = checkpoints.memory_saver() if kind == "InMemorySaver" else checkpoints.sqlite_saver(path, fresh=True)
@@ -64,8 +70,7 @@ def run_sync(kind: str, turns: int, marks: list[int], folder: Path) -> dict[str,
         latencies.append(time.perf_counter() - start)
         if turn in marks:
             sizes[turn] = size_of(kind, saver, path)
-    return {"latency_ms": {m: round(v * 1000, 2) for m, v in samples_at(marks, latencies).items()}, "size_bytes": sizes,
-            "curve_ms": [round(v * 1000, 2) for v in latencies]}
+    return summary(marks, latencies, sizes)
 
 
 async def run_async(turns: int, marks: list[int], folder: Path) -> dict[str, Any]:
@@ -79,8 +84,7 @@ async def run_async(turns: int, marks: list[int], folder: Path) -> dict[str, Any
         if turn in marks:
             sizes[turn] = size_of("AsyncSqliteSaver", saver, path)
     await checkpoints.close_saver(saver)
-    return {"latency_ms": {m: round(v * 1000, 2) for m, v in samples_at(marks, latencies).items()}, "size_bytes": sizes,
-            "curve_ms": [round(v * 1000, 2) for v in latencies]}
+    return summary(marks, latencies, sizes)
 
 
 def main(argv: list[str] | None = None) -> dict:

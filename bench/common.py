@@ -35,9 +35,10 @@ def long_answer(chunks: int) -> str:
     return " ".join(words)
 
 
-def record_answer(folder: Path, name: str, chunks: int, interval_s: float = 0.001) -> Path:
+def record_answer(folder: Path, name: str, chunks: int, interval_s: float = 0.001, first_token_s: float = 0.3) -> Path:
     """Record one model turn whose answer streams in ``chunks`` pieces (authored, timing synthesized)."""
-    script = Script(replies=[Reply(content=long_answer(chunks), first_token_s=0.3, chunk_interval_s=interval_s)], note=f"benchmark answer of {chunks} chunks")
+    reply = Reply(content=long_answer(chunks), first_token_s=first_token_s, chunk_interval_s=interval_s)
+    script = Script(replies=[reply], note=f"benchmark answer of {chunks} chunks")
     lesson = lessonkit.Lesson(name, "record", 0.0, Cassette(folder / f"{name}.json"), script=script)
     graph = lessonkit.build_agent(lesson.chat_model(), [], checkpointer=checkpoints.memory_saver(), system="bench")
     graph.invoke({"messages": [HumanMessage("go")]}, {"configurable": {"thread_id": "rec"}})

@@ -11,22 +11,15 @@ import asyncio
 import json
 import statistics
 
-from langchain_core.messages import HumanMessage
-
-import lessonkit
-from lessonkit import checkpoints
-from lessonkit.recording import Cassette, Reply, Script
+from lessonkit.recording import Cassette
 from lessonkit.stream.adapters import watch
 from lessonkit.stream.events import ModelEnd, ModelStart, Token
-from bench.common import workdir
-
-ANSWER = " ".join(f"word{n}" for n in range(40))
+from bench.common import INPUT, record_answer, replay_graph, workdir
 
 
 async def one_run(folder) -> tuple[float, float]:
-    lesson = lessonkit.start("fidelity", mode="replay", speed=1.0, recordings_dir=folder, announce=False)
-    graph = lessonkit.build_agent(lesson.chat_model(), [], checkpointer=checkpoints.memory_saver(), system="bench")
-    events = [e async for e in watch(graph, {"messages": [HumanMessage("go")]}, {"configurable": {"thread_id": "f"}}, via="astream_events")]
+    graph = replay_graph(folder, "fidelity", speed=1.0)
+    events = [e async for e in watch(graph, INPUT, {"configurable": {"thread_id": "f"}}, via="astream_events")]
     start = next(e.t for e in events if isinstance(e, ModelStart))
     first = next(e.t for e in events if isinstance(e, Token))
     end = next(e.t for e in events if isinstance(e, ModelEnd))
@@ -37,14 +30,10 @@ def main() -> dict:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
-    folder = workdir()
-    script = Script(replies=[Reply(content=ANSWER, first_token_s=0.45, chunk_interval_s=0.025)], note="fidelity benchmark")
-    lesson = lessonkit.Lesson("fidelity", "record", 0.0, Cassette(folder / "fidelity.json"), script=script)
-    lessonkit.build_agent(lesson.chat_model(), [], checkpointer=checkpoints.memory_saver(), system="bench").invoke(
-        {"messages": [HumanMessage("go")]}, {"configurable": {"thread_id": "r"}})
-    chunks = Cassette(folder / "fidelity.json").interactions[0]["response"]["chunks"]
-    recorded_ttft = next(c["t"] for c in chunks if c["delta"].get("content"))
-    recorded_duration = Cassette(folder / "fidelity.json").interactions[0]["response"]["duration"]
+    folder = record_answer(workdir(), "fidelity", 40, interval_s=0.025, first_token_s=0.45)
+    recorded = Cassette(folder / "fidelity.json").interactions[0]["response"]
+    recorded_ttft = next(c["t"] for c in recorded["chunks"] if c["delta"].get("content"))
+    recorded_duration = recorded["duration"]
     runs = [asyncio.run(one_run(folder)) for _ in range(args.runs)]
     ttft = statistics.median(r[0] for r in runs)
     duration = statistics.median(r[1] for r in runs)

@@ -11,40 +11,30 @@ import argparse
 import asyncio
 import json
 import statistics
-from typing import Any
 
 import comm
 import ipywidgets as widgets
-from comm.base_comm import BaseComm
 
+from bench.comm_bytes import CountingComm
 from bench.common import INPUT, long_answer, record_answer, replay_graph, workdir
 from lessonkit.panels import Dashboard
 
-SENT: list[int] = []
-
-
-class CountingComm(BaseComm):
-    """Measures what would go to the browser: each comm message as UTF-8 JSON, as jupyter_client packs it."""
-
-    def publish_msg(self, msg_type: str, data: Any = None, metadata: Any = None, buffers: Any = None, **keys: Any) -> None:
-        SENT.append(len(json.dumps({"msg_type": msg_type, "data": data}, default=str, ensure_ascii=False).encode()))
-
 
 def naive_bytes(text_pieces: list[str]) -> int:
-    html, value, start = widgets.HTML(), "", sum(SENT)
+    html, value, start = widgets.HTML(), "", sum(CountingComm.sent)
     for piece in text_pieces:
         value += piece
         html.value = value
-    return sum(SENT) - start
+    return sum(CountingComm.sent) - start
 
 
 async def dashboard_bytes(folder, speed: float) -> tuple[int, Dashboard]:
     graph = replay_graph(folder, "traffic", speed=speed)
     dash = Dashboard()
     dash._displayed = True
-    start = sum(SENT)
+    start = sum(CountingComm.sent)
     await dash.run(graph, INPUT, {"configurable": {"thread_id": "t"}})
-    return sum(SENT) - start, dash
+    return sum(CountingComm.sent) - start, dash
 
 
 def main() -> dict:

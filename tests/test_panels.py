@@ -7,13 +7,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from langchain_core.messages import HumanMessage
+from langchain_core.messages import AIMessage, HumanMessage
+from langgraph.graph import START, MessagesState, StateGraph
 
 import lessonkit
 from lessonkit import checkpoints
-from lessonkit.panels import Dashboard, TokenPanel
+from lessonkit.panels import Dashboard, ThreadPanel, TokenPanel
 from lessonkit.panels.batching import Flusher
 from lessonkit.panels.text import AppendOnlyText
+from lessonkit.panels.thread import SHOWN_STEPS
 from lessonkit.recording import Cassette, Reply, Script
 from lessonkit.stream.events import ModelStart, RunEnd, Token
 from tests.stream_graphs import ANSWER, build, recorded
@@ -192,16 +194,16 @@ def test_stop_cancels_the_run_keeps_the_checkpoint_and_the_next_turn_works(tmp_p
     assert [m.type for m in final.values["messages"]] == ["human", "human", "ai"]
 
 
-def test_thread_panel_follows_the_current_branch_after_a_fork() -> None:
-    from langchain_core.messages import AIMessage
-    from langgraph.graph import START, MessagesState, StateGraph
-
-    from lessonkit.panels import ThreadPanel
-
+def echo_graph() -> Any:
+    """A one-node graph on a memory saver that answers "you said: <question>" (three checkpoints a turn)."""
     builder = StateGraph(MessagesState)
     builder.add_node("echo", lambda state: {"messages": [AIMessage(f"you said: {state['messages'][-1].content}")]})
     builder.add_edge(START, "echo")
-    graph = builder.compile(checkpointer=checkpoints.memory_saver())
+    return builder.compile(checkpointer=checkpoints.memory_saver())
+
+
+def test_thread_panel_follows_the_current_branch_after_a_fork() -> None:
+    graph = echo_graph()
     config = {"configurable": {"thread_id": "f"}}
     graph.invoke({"messages": [HumanMessage("first", id="q1")]}, config)
     graph.invoke({"messages": [HumanMessage("second", id="q2")]}, config)
@@ -222,16 +224,7 @@ def test_thread_panel_follows_the_current_branch_after_a_fork() -> None:
 
 
 def test_thread_panel_widget_shows_the_newest_steps_of_a_long_thread() -> None:
-    from langchain_core.messages import AIMessage
-    from langgraph.graph import START, MessagesState, StateGraph
-
-    from lessonkit.panels import ThreadPanel
-    from lessonkit.panels.thread import SHOWN_STEPS
-
-    builder = StateGraph(MessagesState)
-    builder.add_node("echo", lambda state: {"messages": [AIMessage("ok")]})
-    builder.add_edge(START, "echo")
-    graph = builder.compile(checkpointer=checkpoints.memory_saver())
+    graph = echo_graph()
     config = {"configurable": {"thread_id": "long"}}
     for n in range(30):  # three checkpoints a turn
         graph.invoke({"messages": [HumanMessage(f"question {n}")]}, config)

@@ -1,21 +1,12 @@
-"""Count what widgets would send to a browser: every comm message, in bytes, without a browser."""
+"""The ``widget_bytes`` fixture: every comm message a widget would send, in bytes, without a browser."""
 from __future__ import annotations
 
-import json
-from typing import Any, Iterator
+from typing import Iterator
 
 import comm
 import pytest
-from comm.base_comm import BaseComm
 
-
-class CountingComm(BaseComm):
-    """A comm that measures each message it would publish (state sync, updates, custom messages)."""
-
-    sent: list[int] = []
-
-    def publish_msg(self, msg_type: str, data: Any = None, metadata: Any = None, buffers: Any = None, **keys: Any) -> None:
-        CountingComm.sent.append(len(json.dumps({"msg_type": msg_type, "data": data}, default=str, ensure_ascii=False).encode()) + sum(len(b) for b in buffers or ()))
+from bench.comm_bytes import CountingComm
 
 
 @pytest.fixture

@@ -93,6 +93,17 @@ DEFAULT_LAB_SETTINGS: dict[str, dict[str, Any]] = {
 }
 
 
+def write_notebook(path: Path, cells: Sequence[Any]) -> Path:
+    """Save ``cells`` as a notebook on the python3 kernel (what the browser tests open)."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = list(cells)
+    nbformat.write(nb, path)
+    return path
+
+
 def missing_requirements() -> str | None:
     """Why browser tests cannot run here, or None when Playwright and Chromium are both present."""
     problems: list[str] = []

@@ -8,7 +8,7 @@ import nbformat
 import pytest
 
 from bench.common import long_answer, record_answer
-from tests.browser.harness import JupyterLab, LabPage
+from tests.browser.harness import JupyterLab, LabPage, write_notebook
 from tests.browser.test_harness import SCREENSHOTS, require_browser
 from tests.conftest import ROOT
 
@@ -22,9 +22,7 @@ FINAL = "I couldn't find a live reading, but the results describe San Francisco'
 
 def make_notebook(path: Path) -> Path:
     """A paced replay (speed 1: tokens arrive with their recorded delays) through the dashboard."""
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.cells = [
+    return write_notebook(path, [
         nbformat.v4.new_markdown_cell("# Dashboard in the browser\nThe quick-start turn, replayed at recorded speed."),
         nbformat.v4.new_code_cell(
             "import lessonkit\nfrom lessonkit import checkpoints\nfrom lessonkit.panels import Dashboard\n"
@@ -45,9 +43,7 @@ def make_notebook(path: Path) -> Path:
             "long_dash = Dashboard()\nlong_dash.widget.add_class('lk-long')\n"
             "await long_dash.run(long_agent, {'messages': [HumanMessage('go')]}, {'configurable': {'thread_id': 'long'}})"
         ),
-    ]
-    nbformat.write(nb, path)
-    return path
+    ])
 
 
 def test_dashboard_streams_tokens_and_fills_panels_in_jupyterlab(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from tests.browser.harness import JupyterLab, LabPage, missing_requirements
+from tests.browser.harness import JupyterLab, LabPage, missing_requirements, write_notebook
 
 pytestmark = pytest.mark.browser
 
@@ -26,9 +26,7 @@ def require_browser() -> None:
 
 
 def make_probe_notebook(path: Path) -> Path:
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.cells = [
+    return write_notebook(path, [
         nbformat.v4.new_markdown_cell("# Harness probe\nA widget updated 30 times while the cell runs."),
         nbformat.v4.new_code_cell(
             'import ipywidgets as w, asyncio\nh = w.HTML(value="")\nh.add_class("probe")\ndisplay(h)'
@@ -36,9 +34,7 @@ def make_probe_notebook(path: Path) -> Path:
         nbformat.v4.new_code_cell('for i in range(30):\n    h.value = f"step {i}"\n    await asyncio.sleep(0.1)'),
         # The kernel must inherit the server's env (tests/conftest.py sets the speed to "0" here).
         nbformat.v4.new_code_cell('import os\nprint("speed=" + os.environ.get("LESSONKIT_REPLAY_SPEED", "?"))'),
-    ]
-    nbformat.write(nb, path)
-    return path
+    ])
 
 
 def test_live_widget_updates_are_seen_mid_run(tmp_path: Path) -> None:
