@@ -4,6 +4,7 @@ from .agent import COURSE_PROMPT, AgentState, LessonAgent, build_agent
 from . import checkpoints
 from .errors import (
     CheckpointPathError, CorruptRecordingError, LessonkitError, MissingKeyError, ModeError, RecordingMissError, ThreadNotFoundError,
+    DatabaseInUseError, ThreadBusyError, ThreadIdError,
 )
 from .lesson import Lesson, start
 from .modes import Mode, active_mode
@@ -12,4 +13,5 @@ __version__ = "0.1.0"
 __all__ = [
     "COURSE_PROMPT", "AgentState", "CheckpointPathError", "ThreadNotFoundError", "checkpoints", "CorruptRecordingError", "Lesson", "LessonAgent", "LessonkitError", "MissingKeyError",
     "Mode", "ModeError", "RecordingMissError", "active_mode", "build_agent", "check", "start",
+    "DatabaseInUseError", "ThreadBusyError", "ThreadIdError",
 ]

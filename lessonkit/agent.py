@@ -25,6 +25,8 @@ from langgraph.graph.message import add_messages
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import interrupt
 
+from .redact import redact, redact_data, redacted_errors
+
 COURSE_PROMPT = """You are a smart research assistant. Use the search engine to look up information. \
 You are allowed to make multiple calls (either together or in sequence). \
 Only look up information when you are sure of what you want. \
@@ -39,9 +41,12 @@ class AgentState(TypedDict):
 
 
 def tool_error_message(call: dict[str, Any], error: BaseException) -> ToolMessage:
-    """A failed tool call as the model sees it: it can apologise or try again, the graph goes on."""
+    """A failed tool call as the model sees it: it can apologise or try again, the graph goes on.
+
+    Redacted, since the model, the checkpoint and the notebook all keep it (a proxy's error may quote a key).
+    """
     return ToolMessage(
-        tool_call_id=call["id"], name=call["name"], status="error", content=f"Error: {type(error).__name__}: {error}"
+        tool_call_id=call["id"], name=call["name"], status="error", content=redact(f"Error: {type(error).__name__}: {error}")
     )
 
 
@@ -70,7 +75,7 @@ def rejection_messages(calls: Sequence[dict[str, Any]], decision: Any) -> list[T
     rejection; any other string is the person's reason and is passed on to the model.
     """
     reason = decision.strip() if isinstance(decision, str) and decision.strip().lower() != REJECT else ""
-    content = f"{REJECTED_TOOL_CALL} Reason: {reason}" if reason else REJECTED_TOOL_CALL
+    content = redact(f"{REJECTED_TOOL_CALL} Reason: {reason}") if reason else REJECTED_TOOL_CALL
     return [ToolMessage(tool_call_id=c["id"], name=c["name"], status="error", content=content) for c in calls]
 
 
@@ -99,10 +104,12 @@ class LessonAgent:
         return ([SystemMessage(content=self.system)] if self.system else []) + answer_dangling_tool_calls(state["messages"])
 
     def call_model(self, state: AgentState) -> dict[str, list[AnyMessage]]:
-        return {"messages": [self.model.invoke(self._prompt(state))]}
+        with redacted_errors():  # LangGraph checkpoints repr(error) and the cell shows it: no key in either
+            return {"messages": [self.model.invoke(self._prompt(state))]}
 
     async def acall_model(self, state: AgentState) -> dict[str, list[AnyMessage]]:
-        return {"messages": [await self.model.ainvoke(self._prompt(state))]}
+        with redacted_errors():
+            return {"messages": [await self.model.ainvoke(self._prompt(state))]}
 
     def _unknown(self, call: dict[str, Any]) -> ToolMessage | None:
         if call["name"] in self.tools:
@@ -221,9 +228,10 @@ class CancelledToolCall(Exception):
 
 
 def _as_message(call: dict[str, Any], result: Any) -> ToolMessage:
+    """A tool's answer as the model sees it, redacted (a search result or error may quote a key)."""
     if isinstance(result, ToolMessage):
-        return result
-    return ToolMessage(tool_call_id=call["id"], name=call["name"], content=str(result))
+        return result.model_copy(update={"content": redact_data(result.content), "artifact": redact_data(result.artifact)})
+    return ToolMessage(tool_call_id=call["id"], name=call["name"], content=redact(str(result)))
 
 
 def build_agent(
@@ -235,6 +243,8 @@ def build_agent(
     interrupt_before: Sequence[str] | None = None,
     approve_tools: bool = False,
     tool_timeout: float | None = None,
+    multitask: str = "reject",
+    multitask_timeout: float | None = None,
 ) -> CompiledStateGraph:
     """The course agent, compiled. Pass a saver from ``lessonkit.checkpoints`` to give it memory.
 
@@ -242,6 +252,13 @@ def build_agent(
     the run is resumed with ``Command(resume="approve")``, or ``"reject"`` / a reason string. Pausing
     needs a checkpointer, since the paused run is kept in it. ``tool_timeout`` (seconds): a tool that
     gives no answer in time becomes an error ToolMessage the model sees, instead of a run that hangs.
+
+    One run at a time per thread (``lessonkit.runs``), even from several processes on one SQLite file: a
+    turn sent while another runs on the same thread raises ``ThreadBusyError`` (``multitask="reject"``)
+    or waits for its turn (``multitask="enqueue"``, at most ``multitask_timeout`` seconds, ``runs.ENQUEUE_TIMEOUT_S`` by default).
     """
+    from .runs import guard  # here, not at the top: this function is the agent's only link to the run locks
+
     agent = LessonAgent(model, tools, system, approve_tools=approve_tools, tool_timeout=tool_timeout)
-    return agent.graph().compile(checkpointer=checkpointer, interrupt_before=interrupt_before)
+    graph = agent.graph().compile(checkpointer=checkpointer, interrupt_before=interrupt_before)
+    return guard(graph, multitask=multitask, timeout=multitask_timeout)  # type: ignore[arg-type]

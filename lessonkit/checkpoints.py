@@ -8,12 +8,14 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import hashlib
 import os
 import sqlite3
 import threading
 import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import aiosqlite
@@ -23,7 +25,9 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
+from lessonkit import locks
 from lessonkit.errors import CheckpointPathError, ThreadNotFoundError
+from lessonkit.runs import athread_run, thread_run, validate_thread_id
 
 _BUSY_TIMEOUT_S = 30  # wait this long for another process's write lock instead of failing
 
@@ -47,15 +51,61 @@ def memory_saver() -> InMemorySaver:
     return InMemorySaver()
 
 
+DATA_DIR_VARIABLE = "LESSONKIT_DATA_DIR"
+SQLITE_HEADER = b"SQLite format 3\x00"
+LANGGRAPH_TABLES = frozenset({"checkpoints", "writes"})  # what SqliteSaver.setup() creates
+
+
+def data_folder() -> Path:
+    """The per-user folder for databases that cannot live beside the notebook: LESSONKIT_DATA_DIR, else XDG's."""
+    chosen = os.environ.get(DATA_DIR_VARIABLE, "").strip()
+    if chosen:
+        return Path(chosen).expanduser()
+    xdg = os.environ.get("XDG_DATA_HOME", "").strip()
+    return (Path(xdg) if xdg else Path.home() / ".local" / "share") / "lessonkit"
+
+
+def _mine_and_writable(folder: str) -> bool:
+    try:
+        return os.stat(folder).st_uid == os.geteuid() and os.access(folder, os.W_OK)
+    except OSError:
+        return False
+
+
+def database_path(path: str | os.PathLike[str]) -> str:
+    """Where a database a lesson names (``"01_persistence_and_threads.db"``) really lives.
+
+    Absolute paths and ``:memory:`` are used as given. A relative name goes in LESSONKIT_DATA_DIR when
+    that is set; otherwise beside the notebook when this user owns that folder and may write there
+    (one student, one checkout: nothing changes); otherwise (a class folder several students share,
+    a read-only checkout) in a per-user data folder, so nobody reads, wipes or locks another's threads.
+    """
+    p = os.fsdecode(path)
+    if p == ":memory:" or os.path.isabs(p):
+        return p
+    if os.environ.get(DATA_DIR_VARIABLE, "").strip():
+        return str(data_folder() / p)
+    here = os.path.abspath(p)
+    if _mine_and_writable(os.path.dirname(here)):
+        return here
+    cwd = os.getcwd()
+    tag = hashlib.sha256(cwd.encode()).hexdigest()[:8]  # two class folders with one name stay apart
+    return str(data_folder() / f"{os.path.basename(cwd) or 'root'}-{tag}" / p)
+
+
 def _checked_path(path: str | os.PathLike[str], *, fresh: bool = False) -> str:
     """Fail early, naming the path, instead of sqlite's bare 'unable to open database file'.
 
-    ``fresh``: once the path is known to be usable, delete what is there (the savers' ``fresh=True``).
+    ``fresh``: once the path is known to be usable, delete what is there (the savers' ``fresh=True``),
+    which must be a checkpoint database that no other process has open.
     """
-    p = os.fsdecode(path)
+    p = database_path(path)
     if p == ":memory:":
         return p
     parent = os.path.dirname(os.path.abspath(p))
+    if p != os.fsdecode(path) and not os.path.isdir(parent):
+        with contextlib.suppress(OSError):
+            os.makedirs(parent, exist_ok=True)
     # WAL mode also creates -wal/-shm files next to the database, so the folder must be writable.
     problem = (f"folder {parent!r} does not exist or is not a folder" if not os.path.isdir(parent)
                else "it is a folder" if os.path.isdir(p)
@@ -63,7 +113,7 @@ def _checked_path(path: str | os.PathLike[str], *, fresh: bool = False) -> str:
                or (os.path.exists(p) and not os.access(p, os.W_OK)) else None)
     if problem:
         raise CheckpointPathError(f"cannot use {p!r} as a checkpoint database: {problem}. "
-                                  "Create the folder or pick a writable path.")
+                                  f"Create the folder or pick a writable path (or set {DATA_DIR_VARIABLE} to a writable folder).")
     if fresh:
         remove_database(p)
     return p
@@ -75,11 +125,60 @@ def _open_error(path: str, exc: BaseException) -> CheckpointPathError:
         "Pick a writable path to a SQLite file (or a new file name).")
 
 
+def foreign_reason(path: str | os.PathLike[str]) -> str | None:
+    """Why the file at ``path`` is not a LangGraph checkpoint database lessonkit may delete (None: it is, or is absent).
+
+    Checked from the bytes: the SQLite header, then the tables (LangGraph's and nothing else).
+    """
+    p = os.fsdecode(path)
+    try:
+        with open(p, "rb") as handle:
+            head = handle.read(len(SQLITE_HEADER))
+    except FileNotFoundError:
+        return None
+    except IsADirectoryError:
+        return "it is a folder"
+    if head and head != SQLITE_HEADER:
+        return "it is not a SQLite database (a notebook, a text file or other data?)"
+    try:
+        conn = sqlite3.connect(Path(p).absolute().as_uri() + "?mode=ro", uri=True)
+        try:
+            tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        finally:
+            conn.close()
+    except sqlite3.Error as err:
+        return f"SQLite cannot read it ({err})"
+    if not tables:
+        return None  # an empty database: nothing in it to lose
+    if not LANGGRAPH_TABLES <= tables:
+        return "it is a SQLite database without LangGraph's checkpoint tables (another application's?)"
+    others = sorted(tables - LANGGRAPH_TABLES)
+    if others:
+        return f"besides LangGraph's checkpoints it holds other tables ({', '.join(others)})"
+    return None
+
+
 def remove_database(path: str | os.PathLike[str]) -> None:
-    """Delete a database file and its WAL side files: a lesson that must start from a clean slate."""
-    for suffix in ("", "-wal", "-shm"):
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(os.fsdecode(path) + suffix)
+    """Delete a checkpoint database and its WAL side files: a lesson that must start from a clean slate.
+
+    Only a LangGraph checkpoint database is deleted; anything else at the path raises
+    CheckpointPathError and stays byte-identical.
+    """
+    p = os.fsdecode(path)
+    reason = foreign_reason(p)
+    if reason:
+        raise CheckpointPathError(
+            f"will not delete {p!r}: {reason}. fresh=True only replaces a LangGraph checkpoint database; "
+            "pick another file name for the lesson's database, or move that file away.")
+    files = [p + suffix for suffix in ("", "-wal", "-shm") if os.path.exists(p + suffix)]
+    if not files:
+        return
+    # Another process with the file open (a second kernel on this lesson) must not lose it from under
+    # itself: exclusive_database raises DatabaseInUseError naming that process. The lock file stays.
+    with locks.exclusive_database(p):
+        for name in files:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(name)
 
 
 def sqlite_saver(path: str | os.PathLike[str], *, fresh: bool = False) -> SqliteSaver:
@@ -99,6 +198,7 @@ def sqlite_saver(path: str | os.PathLike[str], *, fresh: bool = False) -> Sqlite
         if conn is not None:
             conn.close()
         raise _open_error(p, exc) from exc
+    locks.register_saver_path(saver, p)  # runs on its threads take turns across processes; fresh=True elsewhere waits
     return saver
 
 
@@ -148,18 +248,21 @@ async def async_sqlite_saver(path: str | os.PathLike[str], *, fresh: bool = Fals
         if conn is not None:
             await conn.close()
         raise _open_error(p, exc) from exc
+    locks.register_saver_path(saver, p)
     _OPEN_ASYNC.add(conn)
     return saver
 
 
 def close_sync_saver(saver: SqliteSaver) -> None:
     """Close a sync SQLite saver's connection (e.g. before deleting the file)."""
+    locks.release_saver(saver)
     saver.conn.close()
 
 
 async def close_saver(saver: SqliteSaver | AsyncSqliteSaver) -> None:
     """Close a SQLite saver's connection now rather than at exit."""
     if isinstance(saver, AsyncSqliteSaver):
+        locks.release_saver(saver)
         _OPEN_ASYNC.discard(saver.conn)
         await saver.conn.close()
     else:
@@ -219,6 +322,7 @@ def list_threads(saver: BaseCheckpointSaver) -> list[str]:
 
 def thread_messages(saver: BaseCheckpointSaver, thread_id: str) -> list[BaseMessage]:
     """The `messages` channel of the thread's latest checkpoint, without needing the graph."""
+    thread_id = validate_thread_id(thread_id)
     _no_async_saver(saver)
     tup = saver.get_tuple(_config(thread_id))
     if tup is None:
@@ -228,6 +332,7 @@ def thread_messages(saver: BaseCheckpointSaver, thread_id: str) -> list[BaseMess
 
 def thread_history(saver: BaseCheckpointSaver, thread_id: str) -> list[CheckpointSummary]:
     """Every checkpoint of the thread, oldest first: the 'time travel' view of a conversation."""
+    thread_id = validate_thread_id(thread_id)
     _no_async_saver(saver)
     tuples = list(saver.list(_config(thread_id)))
     if not tuples:
@@ -236,11 +341,16 @@ def thread_history(saver: BaseCheckpointSaver, thread_id: str) -> list[Checkpoin
 
 
 def delete_thread(saver: BaseCheckpointSaver, thread_id: str) -> None:
-    """Forget one conversation (its checkpoints and pending writes); other threads are kept."""
+    """Forget one conversation (its checkpoints and pending writes); other threads are kept.
+
+    Waits for nothing: a thread with a run going raises ThreadBusyError instead of vanishing under it.
+    """
+    thread_id = validate_thread_id(thread_id)
     known = list_threads(saver)
     if thread_id not in known:
         raise ThreadNotFoundError(thread_id, known)
-    saver.delete_thread(thread_id)
+    with thread_run(saver, thread_id):
+        saver.delete_thread(thread_id)
 
 
 # ---------------------------------------------------------------- async helpers
@@ -259,6 +369,7 @@ async def alist_threads(saver: BaseCheckpointSaver) -> list[str]:
 
 async def athread_messages(saver: BaseCheckpointSaver, thread_id: str) -> list[BaseMessage]:
     """Async thread_messages()."""
+    thread_id = validate_thread_id(thread_id)
     if isinstance(saver, SqliteSaver):
         return thread_messages(saver, thread_id)
     tup = await saver.aget_tuple(_config(thread_id))
@@ -269,6 +380,7 @@ async def athread_messages(saver: BaseCheckpointSaver, thread_id: str) -> list[B
 
 async def athread_history(saver: BaseCheckpointSaver, thread_id: str) -> list[CheckpointSummary]:
     """Async thread_history()."""
+    thread_id = validate_thread_id(thread_id)
     if isinstance(saver, SqliteSaver):
         return thread_history(saver, thread_id)
     tuples = [t async for t in saver.alist(_config(thread_id))]
@@ -281,7 +393,9 @@ async def adelete_thread(saver: BaseCheckpointSaver, thread_id: str) -> None:
     """Async delete_thread()."""
     if isinstance(saver, SqliteSaver):
         return delete_thread(saver, thread_id)
+    thread_id = validate_thread_id(thread_id)
     known = await alist_threads(saver)
     if thread_id not in known:
         raise ThreadNotFoundError(thread_id, known)
-    await saver.adelete_thread(thread_id)
+    async with athread_run(saver, thread_id):
+        await saver.adelete_thread(thread_id)

@@ -9,12 +9,14 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from .errors import LessonkitError, MissingKeyError
+from .errors import LessonkitError
 from .execute import execute_notebook
 from .lesson import recording_summary
 from .modes import active_mode, key_status, load_env
 from .recording import Cassette
 from .recording.cassette import project_relative
+from .record_command import record, recover
+from .redact import redact
 
 LIBRARIES = (
     "langgraph", "langgraph-checkpoint", "langgraph-checkpoint-sqlite", "langchain-core", "langchain-openai", "openai",
@@ -64,51 +66,20 @@ def doctor() -> int:
     for path in found:
         try:
             print(f"  {recording_summary(Cassette(path))}")
-        except LessonkitError as err:
-            print(f"  {project_relative(path)}: UNREADABLE: {err}")
+        except Exception as err:  # noqa: BLE001 - doctor reports every bad file and goes on
+            said = str(err) if isinstance(err, LessonkitError) else f"{type(err).__name__}: {err}"
+            print(f"  {project_relative(path)}: UNREADABLE: {redact(said)}")
+    for folder in {p.parent.parent for p in found if p.parent.name == "recordings"}:
+        for note in recover(folder):
+            print(f"  {note}")
     return 0
 
 
 def run(notebook: Path, speed: str, save: bool) -> int:
     """Execute a lesson headless in replay; exit 1 if a cell fails."""
-    report = execute_notebook(notebook, {"LESSONKIT_MODE": "replay", "LESSONKIT_REPLAY_SPEED": speed}, save=save)
+    report = execute_notebook(notebook, {"LESSONKIT_MODE": "replay", "LESSONKIT_REPLAY_SPEED": speed}, save_to=notebook if save else None)
     print(report.summary())
     return 0 if report.ok else 1
-
-
-def record(notebook: Path, script: Path | None, missing_only: bool) -> int:
-    """Re-record a lesson (live, or from a script), then re-run it in replay and save those outputs.
-
-    The saved outputs come from the replay pass, so they are exactly what nbval will compare. If either
-    pass fails, the previous recording is put back and the notebook is left untouched.
-    """
-    load_env()
-    if script is None and not os.environ.get("OPENAI_API_KEY"):
-        raise MissingKeyError(
-            "Recording live needs OPENAI_API_KEY (and TAVILY_API_KEY for lessons that search): put them in .env, "
-            "or author the responses offline with --script FILE (see README)."
-        )
-    recording = notebook.resolve().parent / "recordings" / f"{notebook.stem}.json"
-    backup = recording.read_bytes() if recording.exists() else None
-    env = {
-        "LESSONKIT_MODE": "record", "LESSONKIT_SCRIPT": str(script.resolve()) if script else None,
-        "LESSONKIT_RECORD_POLICY": "missing" if missing_only else "all", "LESSONKIT_RECORDINGS_DIR": str(recording.parent),
-    }
-    first = execute_notebook(notebook, env, save=False)
-    print("record pass:", first.summary())
-    second = execute_notebook(notebook, {"LESSONKIT_MODE": "replay", "LESSONKIT_REPLAY_SPEED": "0", "LESSONKIT_SCRIPT": None}, save=True) if first.ok else None
-    if second is not None:
-        print("replay pass:", second.summary())
-    if second is None or not second.ok:
-        if backup is None:
-            recording.unlink(missing_ok=True)
-        else:
-            recording.write_bytes(backup)
-        print(f"kept the previous recording and notebook: {project_relative(recording)}")
-        return 1
-
-    print(f"saved {recording_summary(Cassette(recording))} and the notebook's outputs")
-    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -134,5 +105,5 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run(args.notebook, args.speed, args.save)
         return record(args.notebook, args.script, args.missing_only)
     except LessonkitError as err:
-        print(f"lessonkit: {err}", file=sys.stderr)
+        print(f"lessonkit: {redact(str(err))}", file=sys.stderr)
         return 2

@@ -30,6 +30,7 @@ from langgraph.graph.message import add_messages
 from langgraph.graph.state import CompiledStateGraph
 
 from .agent import COURSE_PROMPT, build_agent
+from .runs import guard
 
 PIPELINE_STEPS = ("plan", "research", "cite")  # the pipeline's nodes, in the order they run
 PLAN = ("search the web for the question", "answer from the search results", "list the sources used")
@@ -90,7 +91,7 @@ def research_pipeline(
     graph.add_edge("plan", "research")
     graph.add_edge("research", "cite")
     graph.add_edge("cite", END)
-    return graph.compile(checkpointer=checkpointer)
+    return guard(graph.compile(checkpointer=checkpointer))  # one run at a time per thread, like the agent
 
 
 def new_thread(saver: BaseCheckpointSaver, thread_id: str) -> RunnableConfig:

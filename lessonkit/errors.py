@@ -43,3 +43,46 @@ class ThreadNotFoundError(LessonkitError, KeyError):
 
     def __reduce__(self):  # pickle with the real constructor arguments
         return (type(self), (self.thread_id, self.known_threads))
+
+
+class RecordingNameError(LessonkitError):
+    """A notebook whose ``lessonkit.start("NAME")`` does not match its file name (it would write another lesson's recording)."""
+
+
+class RecordingNotCommittedError(LessonkitError):
+    """A record-mode run that did not end well: its answers stay beside the recording, which is unchanged."""
+
+
+class ThreadBusyError(LessonkitError, RuntimeError):
+    """Another run is in progress on the same thread; running both would fork the conversation and drop a turn.
+
+    ``holder_pid`` is the process holding the thread (None when the platform cannot tell).
+    """
+
+    def __init__(self, message: str, thread_id: str = "", holder_pid: int | None = None) -> None:
+        super().__init__(message)
+        self.thread_id = thread_id
+        self.holder_pid = holder_pid
+
+    def __reduce__(self):  # pickle with the real constructor arguments
+        return (type(self), (self.args[0], self.thread_id, self.holder_pid))
+
+
+class ThreadIdError(LessonkitError, ValueError):
+    """A thread id that cannot name a conversation: None, not a string, empty, too long, or with control characters."""
+
+
+class DatabaseInUseError(LessonkitError):
+    """A checkpoint database another process (or a run in this one) has open, so it cannot be wiped for fresh=True."""
+
+    def __init__(self, message: str, path: str = "", holder_pid: int | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+        self.holder_pid = holder_pid
+
+    def __reduce__(self):
+        return (type(self), (self.args[0], self.path, self.holder_pid))
+
+
+class CorruptScriptError(LessonkitError):
+    """An authoring script that cannot be used: not JSON, not UTF-8, a folder, or an entry of the wrong shape."""

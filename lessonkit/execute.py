@@ -1,17 +1,23 @@
 """Headless notebook execution for the CLI: run a lesson top to bottom in a fresh kernel."""
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
+import signal
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Mapping
+from typing import IO, Iterator, Mapping
 
 import nbformat
 from nbclient import NotebookClient
-from nbclient.exceptions import CellExecutionError
+from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+
+from .files import atomic_write_text
+from .redact import redact, redact_data
 
 
 @dataclass(frozen=True)
@@ -49,10 +55,19 @@ def environment(overrides: Mapping[str, str | None]) -> Iterator[None]:
                 os.environ[key] = value
 
 
-def execute_notebook(path: Path, env: Mapping[str, str | None], save: bool, timeout: int = 600) -> ExecutionReport:
-    """Run every cell with the notebook's folder as working directory; save outputs only if asked."""
+def execute_notebook(
+    path: Path, env: Mapping[str, str | None], *, save_to: Path | None = None, finish: str | None = None, timeout: int = 600,
+) -> ExecutionReport:
+    """Run every cell with the notebook's folder as working directory.
+
+    ``finish``: code run in the same kernel after the last cell (not kept in the notebook), e.g. to
+    commit a record-mode recording. ``save_to``: where the executed notebook is written (atomically,
+    redacted) when every cell ran; nothing is written otherwise.
+    """
     path = path.resolve()
     notebook = nbformat.read(path, as_version=4)
+    if finish is not None:
+        notebook.cells.append(nbformat.v4.new_code_cell(finish))
     # record_timing=False: no per-cell timestamps in the saved notebook, so re-recording diffs stay readable.
     client = NotebookClient(
         notebook, timeout=timeout, kernel_name="python3", record_timing=False, resources={"metadata": {"path": str(path.parent)}}
@@ -60,18 +75,75 @@ def execute_notebook(path: Path, env: Mapping[str, str | None], save: bool, time
     start = time.monotonic()
     error = None
     # The kernel's own stderr (ipykernel's start-up notices) is kept aside and shown only on failure.
-    with environment(env), tempfile.TemporaryFile("w+") as kernel_stderr:
+    with environment({"LESSONKIT_NOTEBOOK": path.name, **env}), tempfile.TemporaryFile("w+") as kernel_stderr:
         try:
-            client.execute(stderr=kernel_stderr)
+            _execute_in_worker(client, kernel_stderr)
         except CellExecutionError as err:
             error = _short_error(err)
-        except Exception as err:  # the kernel died or would not start: say so with what it printed
+        except DeadKernelError:
+            kernel_stderr.seek(0)
+            error = (f"the kernel died while running code cell {_cells_run(notebook) + 1} (it was killed, ran out of "
+                     f"memory, or hit a file-size limit).\nkernel stderr:\n{kernel_stderr.read()[-2000:]}")
+        except CellTimeoutError:
+            error = f"code cell {_cells_run(notebook)} ran longer than {timeout} s and was stopped."
+        except Exception as err:  # the kernel would not start: say so with what it printed
             kernel_stderr.seek(0)
             error = f"{type(err).__name__}: {err}\nkernel stderr:\n{kernel_stderr.read()[-2000:]}"
-    cells = sum(1 for c in notebook.cells if c.cell_type == "code" and c.get("execution_count"))
-    if save and error is None:
-        nbformat.write(notebook, path)
-    return ExecutionReport(path, error is None, cells, time.monotonic() - start, error)
+    if finish is not None:
+        notebook.cells.pop()
+    cells = _cells_run(notebook)
+    if save_to is not None and error is None:
+        save_notebook(notebook, save_to)
+    return ExecutionReport(path, error is None, cells, time.monotonic() - start, None if error is None else redact(error))
+
+
+def _execute_in_worker(client: NotebookClient, kernel_stderr: IO[str]) -> None:
+    """Run the client in a worker thread, so stop signals stay with the caller.
+
+    nbclient takes SIGINT and SIGTERM over for its event loop while it runs (and leaves the default
+    handlers behind). On the main thread they stay the caller's: a stop ends the kernel, lets the
+    worker unwind, and is passed on as the caller's own exception.
+    """
+    failure: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            client.execute(stderr=kernel_stderr)
+        except BaseException as err:  # noqa: BLE001 - handed to the main thread below
+            failure.append(err)
+
+    worker = threading.Thread(target=work, name="lessonkit-notebook", daemon=True)
+    worker.start()
+    try:
+        while worker.is_alive():
+            worker.join(0.1)
+    except BaseException:
+        _kill_kernel(client)
+        worker.join(30)
+        # nbclient's exit hook would try to clean up the kernel again and print a traceback at exit.
+        # (A private name: tests/test_record_safety.py checks it still exists.)
+        atexit.unregister(client._cleanup_kernel)
+        raise
+    if failure:
+        raise failure[0]
+
+
+def _kill_kernel(client: NotebookClient) -> None:
+    """End the kernel process at once (the worker then sees a dead kernel and cleans up)."""
+    pid = getattr(getattr(client.km, "provisioner", None), "pid", None)
+    if pid:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def save_notebook(notebook: nbformat.NotebookNode, path: Path) -> None:
+    """Write a notebook atomically with every secret-shaped string redacted (keys never reach a commit)."""
+    text = nbformat.writes(nbformat.from_dict(redact_data(notebook)))
+    atomic_write_text(path, text if text.endswith("\n") else text + "\n")  # as nbformat.write ends a file
+
+
+def _cells_run(notebook: nbformat.NotebookNode) -> int:
+    return sum(1 for c in notebook.cells if c.cell_type == "code" and c.get("execution_count"))
 
 
 def _short_error(err: CellExecutionError) -> str:

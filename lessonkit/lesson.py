@@ -15,15 +15,18 @@ import httpx
 from langchain_openai import ChatOpenAI
 from langchain_tavily import TavilySearch
 
-from .errors import MissingKeyError
-from .modes import DESCRIPTIONS, Mode, active_mode, load_env, replay_speed
+from .errors import MissingKeyError, ModeError
+from .lesson_names import check_running_name
+from .modes import DESCRIPTIONS, Mode, active_mode, load_env, parse_mode, replay_speed
 from .recording import Cassette, RecordingTransport, ReplayTransport, Script, ScriptedTransport, load_script
 from .recording.cassette import project_relative
-from .search import recorded_search
+from .recording.session import PendingCassette, Policy, pending_cassette
+from .recording.transports import RedactingTransport, proxy_mounts
+from .search import LessonTavilySearch, recorded_search
 
 DEFAULT_MODEL = "gpt-4o"
 NO_KEY_PLACEHOLDER = "replay-mode-no-key"  # what the client holds when nothing may leave this machine
-_RECORDING_CASSETTES: dict[Path, Cassette] = {}  # record mode: one cassette per file per process
+RECORD_POLICIES: dict[str, Policy] = {"all": "all", "missing": "missing", "": "merge"}  # LESSONKIT_RECORD_POLICY
 
 
 def _require(name: str, mode: Mode, what: str) -> str:
@@ -46,23 +49,41 @@ class Lesson:
     cassette: Cassette
     script: Script | None = None
     replay_known: bool = False
+    shown_as: str | None = None  # the recording's name in messages when it is read from a staging copy
+
+    def __post_init__(self) -> None:
+        self.mode = parse_mode(self.mode, "mode")  # a typo must never fall through to record or live
+
+    def save_recording(self) -> str:
+        """Record mode: replace the recording with this run's answers now (otherwise at kernel shutdown).
+
+        Refused, leaving the recording as it was, when the run's last answer to a request was an
+        upstream error; the answers wait in the journal beside it.
+        """
+        if not isinstance(self.cassette, PendingCassette):
+            raise ModeError(f"save_recording() is for record mode; this lesson runs in {self.mode} mode.")
+        return self.cassette.commit()
 
     def banner(self) -> str:
         """One line, the same every run in replay, saying how this lesson's model calls are served."""
         line = f"lessonkit · {self.mode} mode ({DESCRIPTIONS[self.mode]})"
         if self.mode == "replay":
-            line += f" · {recording_summary(self.cassette)} · speed {self.speed:g}"
+            line += f" · {recording_summary(self.cassette, shown_as=self.shown_as)} · speed {self.speed:g}"
         elif self.mode == "record":
-            line += f" · writing {project_relative(self.cassette.path)}" + (" from a script (authored)" if self.script else "")
+            line += f" · refreshing {self.shown_as or project_relative(self.cassette.path)}" + (" from a script (authored)" if self.script else "")
+            line += "; it is replaced when the run ends well (lesson.save_recording() or kernel shutdown)"
         return line
 
     def chat_model(self, model: str = DEFAULT_MODEL, **kwargs: Any) -> ChatOpenAI:
         """A real ChatOpenAI with streamed usage on; its HTTP goes through lessonkit's transports."""
         kwargs = {"model": model, "stream_usage": True, **kwargs}
-        if self.mode == "live":
-            return ChatOpenAI(api_key=_require("OPENAI_API_KEY", "live", "the OpenAI API"), **kwargs)
-        if self.mode == "replay":
-            transport: Any = ReplayTransport(self.cassette, self.speed)
+        mounts = None
+        if self.mode == "live":  # httpx as usual, but an error body reaches the exception (and disk) redacted
+            key = _require("OPENAI_API_KEY", "live", "the OpenAI API")
+            transport: Any = RedactingTransport()
+            mounts = proxy_mounts()
+        elif self.mode == "replay":
+            transport = ReplayTransport(self.cassette, self.speed)
             key = NO_KEY_PLACEHOLDER
         elif self.script is not None:
             upstream = ScriptedTransport(self.script)
@@ -71,18 +92,22 @@ class Lesson:
         else:
             key = _require("OPENAI_API_KEY", "record", "the OpenAI API")
             transport = RecordingTransport(self.cassette, replay_known=self.replay_known)
-        return ChatOpenAI(api_key=key, http_client=httpx.Client(transport=transport), http_async_client=httpx.AsyncClient(transport=transport), **kwargs)
+        return ChatOpenAI(
+            api_key=key, http_client=httpx.Client(transport=transport, mounts=mounts),
+            http_async_client=httpx.AsyncClient(transport=transport, mounts=mounts), **kwargs,
+        )
 
     def search_tool(self, max_results: int = 2, **kwargs: Any) -> TavilySearch:
         """langchain-tavily's TavilySearch; replayed or recorded outside live mode."""
         if self.mode == "live":
-            return TavilySearch(max_results=max_results, tavily_api_key=_require("TAVILY_API_KEY", "live", "Tavily search"), **kwargs)
+            key = _require("TAVILY_API_KEY", "live", "Tavily search")
+            return LessonTavilySearch(max_results=max_results, tavily_api_key=key, **kwargs)  # errors come back redacted
         recording = self.mode == "record"
         key = _require("TAVILY_API_KEY", "record", "Tavily search") if recording and self.script is None else None
         return recorded_search(self.cassette, recording=recording, script=self.script, api_key=key, speed=self.speed, max_results=max_results, **kwargs)
 
 
-def recording_summary(cassette: Cassette) -> str:
+def recording_summary(cassette: Cassette, shown_as: str | None = None) -> str:
     """What a recording holds, by kind and origin: the banner's and `doctor`'s description of it."""
     parts = []
     for kind, one, many in (("chat", "model response", "model responses"), ("search", "search", "searches")):
@@ -91,7 +116,7 @@ def recording_summary(cassette: Cassette) -> str:
             total = sum(origins.values())
             detail = ", ".join(f"{n} {origin}" for origin, n in sorted(origins.items()))
             parts.append(f"{total} {one if total == 1 else many} ({detail})")
-    return f"{project_relative(cassette.path)}: " + ("; ".join(parts) or "empty")
+    return f"{shown_as or project_relative(cassette.path)}: " + ("; ".join(parts) or "empty")
 
 
 def start(
@@ -99,24 +124,37 @@ def start(
 ) -> Lesson:
     """Begin a lesson: load .env, pick the mode, open ``recordings/<name>.json``, print the mode line."""
     load_env()
-    mode = mode or active_mode()
+    mode = active_mode() if mode is None else parse_mode(mode, "mode")
     folder = Path(recordings_dir or os.environ.get("LESSONKIT_RECORDINGS_DIR") or Path.cwd() / "recordings")
     path = (folder / f"{name}.json").resolve()
     script_path = os.environ.get("LESSONKIT_SCRIPT") if mode == "record" else None
-    replay_known = os.environ.get("LESSONKIT_RECORD_POLICY", "all") == "missing"
+    policy = record_policy()
+    cassette: Cassette
     if mode == "record":
-        if path not in _RECORDING_CASSETTES:
-            cassette = Cassette(path, notebook=f"{name}.ipynb")
-            if not replay_known:
-                cassette.clear()
-            _RECORDING_CASSETTES[path] = cassette
-        cassette = _RECORDING_CASSETTES[path]
+        check_running_name(name, folder)  # before anything is written
+        cassette = pending_cassette(path, f"{name}.ipynb", policy=policy)
     else:
         cassette = Cassette(path, notebook=f"{name}.ipynb")
     lesson = Lesson(
         name=name, mode=mode, speed=replay_speed(override=speed), cassette=cassette,
-        script=load_script(script_path) if script_path else None, replay_known=replay_known,
+        script=load_script(script_path) if script_path else None, replay_known=policy == "missing",
+        shown_as=_shown_as(name),
     )
     if announce:
         print(lesson.banner())
     return lesson
+
+
+def _shown_as(name: str) -> str | None:
+    """``lessonkit record`` runs a lesson against a staged recording but shows the real one's name (the
+    saved outputs must read the same as a normal replay run)."""
+    shown = os.environ.get("LESSONKIT_RECORDINGS_SHOWN_AS", "").strip()
+    return f"{shown}/{name}.json" if shown else None
+
+
+def record_policy() -> Policy:
+    """LESSONKIT_RECORD_POLICY, set by ``lessonkit record``: all, missing (--missing-only); unset in a kernel: merge."""
+    raw = os.environ.get("LESSONKIT_RECORD_POLICY", "").strip()
+    if raw not in RECORD_POLICIES:
+        raise ModeError(f"LESSONKIT_RECORD_POLICY={raw!r} is not a policy; use all or missing (or leave it unset).")
+    return RECORD_POLICIES[raw]

@@ -1,7 +1,9 @@
 """The one switch, LESSONKIT_MODE: replay (default without a key), live, or record."""
 from __future__ import annotations
 
+import difflib
 import os
+import sys
 from typing import Literal, Mapping, cast, get_args
 
 from dotenv import find_dotenv, load_dotenv
@@ -18,30 +20,57 @@ DESCRIPTIONS: dict[Mode, str] = {
 
 
 def load_env() -> None:
-    """Read .env (from the working directory upwards) without overriding what is already set."""
-    load_dotenv(find_dotenv(usecwd=True), override=False)
+    """Read .env (from the working directory upwards) without overriding what is already set.
+
+    A .env that cannot be read (another user's file on a shared server, a folder, not UTF-8) is
+    reported in one line and skipped: replay needs nothing from it, so the lesson still runs.
+    """
+    path = find_dotenv(usecwd=True)
+    if not path:
+        return
+    try:
+        load_dotenv(path, override=False)
+    except (OSError, UnicodeDecodeError) as err:
+        reason = err.strerror if isinstance(err, OSError) and err.strerror else type(err).__name__
+        print(f"lessonkit: cannot read {path} ({reason}); its settings are ignored. Replay needs no keys; "
+              "for live or record mode make it readable (chmod u+r) or set the variables in your shell.", file=sys.stderr)
+
+
+def parse_mode(value: object, source: str = "mode") -> Mode:
+    """A mode exactly as written (lower case), or a ModeError that suggests the one that was meant.
+
+    Strict on purpose: a mistyped mode must never fall through to record or live, which spend money.
+    """
+    text = value.strip() if isinstance(value, str) else value
+    if text in MODES:
+        return cast(Mode, text)
+    close = difflib.get_close_matches(str(text).lower(), MODES, n=1, cutoff=0.5) if isinstance(text, str) else []
+    hint = f" Did you mean {close[0]!r}? Modes are lower case." if close else ""
+    raise ModeError(f"{source}={value!r} is not a mode; use one of: {', '.join(MODES)}.{hint}")
 
 
 def active_mode(env: Mapping[str, str] | None = None) -> Mode:
     """LESSONKIT_MODE if set; otherwise live with an OpenAI key and replay without one."""
     env = os.environ if env is None else env
-    raw = env.get("LESSONKIT_MODE", "").strip().lower()
-    if not raw:
+    raw = env.get("LESSONKIT_MODE", "")
+    if not raw.strip():
         return "live" if env.get("OPENAI_API_KEY") else "replay"
-    if raw not in MODES:
-        raise ModeError(f"LESSONKIT_MODE={raw!r} is not a mode; use one of: {', '.join(MODES)}.")
-    return cast(Mode, raw)
+    return parse_mode(raw, "LESSONKIT_MODE")
 
 
 def replay_speed(env: Mapping[str, str] | None = None, override: float | None = None) -> float:
     """Replay pacing from 0 (instant) to 1 (as recorded): LESSONKIT_REPLAY_SPEED, default 0."""
     env = os.environ if env is None else env
-    value: object = override if override is not None else env.get("LESSONKIT_REPLAY_SPEED", "0")
+    value: object = override if override is not None else env.get("LESSONKIT_REPLAY_SPEED", "")
+    if isinstance(value, str) and not value.strip():  # an empty entry, as in .env.example, means the default
+        value = "0"
+    if isinstance(value, bool):
+        raise ModeError(f"Replay speed {value!r} is not a number; use 0 (instant) to 1 (as recorded).")
     try:
         speed = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         raise ModeError(f"Replay speed {value!r} is not a number; use 0 (instant) to 1 (as recorded).") from None
-    if not 0.0 <= speed <= 1.0:
+    if not 0.0 <= speed <= 1.0:  # also refuses nan
         raise ModeError(f"Replay speed {speed} is out of range; use 0 (instant) to 1 (as recorded).")
     return speed
 

@@ -15,6 +15,7 @@ from langchain_tavily._utilities import TavilySearchAPIWrapper
 from pydantic import ConfigDict
 
 from .errors import LessonkitError
+from .redact import redact_exception
 from .recording.authoring import Script
 from .recording.cassette import Cassette
 
@@ -79,22 +80,27 @@ class RecordedTavilyAPI(TavilySearchAPIWrapper):
 
 
 class LessonTavilySearch(TavilySearch):  # type: ignore[override]
-    """TavilySearch that lets lessonkit's own errors through.
+    """TavilySearch that lets lessonkit's own errors through, and redacts the others.
 
     TavilySearch turns every exception into a result ``{"error": ...}`` the model sees; a missing
-    recording must stop the lesson with its diff instead of quietly becoming a tool result.
+    recording must stop the lesson with its diff instead of quietly becoming a tool result. Any other
+    error stays a result, its text redacted (a proxy's answer may quote the ``Bearer tvly-...`` header).
     """
 
     def _run(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        return _reraise(super()._run(*args, **kwargs))
+        return _checked(super()._run(*args, **kwargs))
 
     async def _arun(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        return _reraise(await super()._arun(*args, **kwargs))
+        return _checked(await super()._arun(*args, **kwargs))
 
 
-def _reraise(result: dict[str, Any]) -> dict[str, Any]:
-    if isinstance(result, dict) and isinstance(result.get("error"), LessonkitError):
-        raise result["error"]
+def _checked(result: dict[str, Any]) -> dict[str, Any]:
+    """A search result as the model may see it: lessonkit's errors raised, any other error redacted."""
+    error = result.get("error") if isinstance(result, dict) else None
+    if isinstance(error, LessonkitError):
+        raise error
+    if isinstance(error, BaseException):
+        redact_exception(error)
     return result
 
 

@@ -99,3 +99,53 @@ def echo_responder(path: str, body: dict[str, Any]) -> Reply:
     if (body.get("stream_options") or {}).get("include_usage"):
         events.append({**head, "choices": [], "usage": usage})
     return 200, "text/event-stream; charset=utf-8", sse(events)
+
+
+# -- upstreams that quote the secrets they were sent (tests/test_secrets.py) --------------------------
+ORG_FALLBACK = "org-" + "UpstreamOrg" + "0" * 13  # used when the client sent no OpenAI-Organization header
+
+
+def masked_key(key: str) -> str:
+    """How OpenAI's 401 quotes a key: its prefix and last 4, the rest starred."""
+    return key[:8] + "*" * max(len(key) - 12, 3) + key[-4:]
+
+
+def leaky_reply(status: int, path: str, headers: dict[str, str]) -> Reply:
+    """OpenAI's own 401 (masked key) and 429 (org id) wording, or a debugging proxy's 400 echoing every header."""
+    sent_key = headers.get("authorization", "").removeprefix("Bearer ")
+    org = headers.get("openai-organization", ORG_FALLBACK)
+    if path.endswith("/search"):  # Tavily's error shape: {"detail": {"error": ...}}
+        detail = {"error": f"Unauthorized: bad API key; request headers were {json.dumps(headers)}"}
+        return status, "application/json", [json.dumps({"detail": detail}).encode()]
+    if status == 401:
+        error = {"message": f"Incorrect API key provided: {masked_key(sent_key)}. You can find your API key at "
+                 "https://platform.openai.com/account/api-keys.", "type": "invalid_request_error", "param": None, "code": "invalid_api_key"}
+    elif status == 429:
+        error = {"message": f"Rate limit reached for gpt-4o in organization {org} on tokens per min (TPM): Limit 30000, "
+                 "Used 30000, Requested 1200. Please try again in 2.4s.", "type": "tokens", "param": None, "code": "rate_limit_exceeded"}
+    else:
+        error = {"message": f"proxy could not forward the request; headers it got: {json.dumps(headers)}",
+                 "type": "invalid_request_error", "param": None, "code": None}
+    return status, "application/json", [json.dumps({"error": error}).encode()]
+
+
+def leaky_server(status: int) -> LocalServer:
+    """A local upstream answering every request with ``leaky_reply(status, ...)`` for the headers it got."""
+    server = LocalServer(lambda path, body: leaky_reply(status, path, server.seen[-1].headers))
+    return server
+
+
+def twin_responder(events: list[dict[str, Any]], completion: dict[str, Any], usage: dict[str, Any]) -> Responder:
+    """One answer in both forms: these SSE events when the request streams, this JSON completion when not.
+
+    A usage-only event (built from the first event's id and model) follows when the request asks for it.
+    """
+    def respond(path: str, body: dict[str, Any]) -> Reply:
+        if not body.get("stream"):
+            return 200, "application/json", [json.dumps({**completion, "usage": usage}).encode()]
+        tail = []
+        if (body.get("stream_options") or {}).get("include_usage"):
+            tail.append({**{k: v for k, v in events[0].items() if k != "choices"}, "choices": [], "usage": usage})
+        return 200, "text/event-stream; charset=utf-8", sse(events + tail)
+
+    return respond

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from bench import checkpointer_growth, fidelity, suite_cost, throughput, traffic
+from bench import checkpointer_growth, fidelity, lookup, suite_cost, throughput, traffic
 
 
 def run(module, monkeypatch: pytest.MonkeyPatch, *argv: str) -> dict:
@@ -40,3 +40,8 @@ def test_checkpointer_growth_small() -> None:
 def test_suite_cost_small() -> None:
     result = suite_cost.main(["--runs", "1", "--lessons", "00_quickstart"])
     assert result["floor_s_median"] > 0 and "00_quickstart" in result["lessons"]
+
+
+def test_lookup_small() -> None:
+    result = lookup.main(["--sizes", "10,20", "--lookups", "5", "--repeats", "1"])
+    assert set(result["sizes"]) == {10, 20}

@@ -140,7 +140,9 @@ def test_mode_switch(monkeypatch: pytest.MonkeyPatch) -> None:
     assert active_mode({}) == "replay"
     assert active_mode({"OPENAI_API_KEY": "x"}) == "live"
     assert active_mode({"OPENAI_API_KEY": "x", "LESSONKIT_MODE": "replay"}) == "replay"
-    assert active_mode({"LESSONKIT_MODE": "Record"}) == "record"
+    assert active_mode({"LESSONKIT_MODE": " record "}) == "record"
+    with pytest.raises(ModeError, match="Did you mean 'record'"):  # strict: a typo never falls through
+        active_mode({"LESSONKIT_MODE": "Record"})
     with pytest.raises(ModeError, match="use one of: replay, live, record"):
         active_mode({"LESSONKIT_MODE": "offline"})
     assert replay_speed({}) == 0.0 and replay_speed({"LESSONKIT_REPLAY_SPEED": "0.5"}) == 0.5

@@ -17,7 +17,8 @@ from typing import Any, Mapping
 
 import httpx
 
-from ..errors import LessonkitError
+from ..errors import CorruptScriptError, LessonkitError
+from .storage import LIST, NULL, OBJECT, SECONDS, TEXT, Shape, check_usage, read_json
 from .transports import AUTHORED_EXTENSION, NOTE_EXTENSION, chat_body, serve
 from .wire import ChatResponse, Chunk
 
@@ -84,24 +85,56 @@ class Script:
         raise LessonkitError(f"The script {self.source} has no search result for {query!r}. Add one to its \"search\" list.")
 
 
+SCRIPT_ADVICE = "Fix it (see README, 'Authoring a recording offline') and record again."
+SCRIPT_KEYS = ("note", "chat", "search")
+REPLY_KEYS = ("content", "tool_calls", "usage", "model", "note", "first_token_s", "chunk_interval_s")
+CALL_KEYS = ("name", "args", "id")
+SEARCH_KEYS = ("query", "result", "duration")
+
+
 def load_script(path: Path | str) -> Script:
-    """Read a script file (JSON): {"note": ..., "chat": [...], "search": [...]}."""
+    """Read a script file (JSON): {"note": ..., "chat": [...], "search": [...]}.
+
+    Every entry is checked as it is read, so a mistake fails here naming the file and the entry
+    (``chat[3].tool_calls[0]: missing "name"``), not halfway through a recording run.
+    """
     path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        replies = [
-            Reply(
-                content=r.get("content"),
-                tool_calls=tuple(ScriptedCall(c["name"], c.get("args", {}), c.get("id")) for c in r.get("tool_calls", ())),
-                usage=r.get("usage"), model=r.get("model"), note=r.get("note"),
-                first_token_s=r.get("first_token_s", FIRST_TOKEN_S), chunk_interval_s=r.get("chunk_interval_s", CHUNK_INTERVAL_S),
-            )
-            for r in data.get("chat", [])
-        ]
-        searches = [SearchReply(s["query"], s["result"], s.get("duration", 0.8)) for s in data.get("search", [])]
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
-        raise LessonkitError(f"Cannot read the script {path}: {err!r}. See README, 'Authoring a recording offline'.") from None
-    return Script(replies=replies, searches=searches, note=data.get("note", Script.note), source=str(path))
+    shape = Shape(path, CorruptScriptError, SCRIPT_ADVICE)
+    data = shape.expect(read_json(path, CorruptScriptError, "script", SCRIPT_ADVICE), "", OBJECT)
+    shape.known(data, "", SCRIPT_KEYS)
+    replies = [_reply(shape, entry, where) for where, entry in shape.each(shape.field(data, "chat", "", LIST, default=[]), "chat", OBJECT)]
+    searches = [_search(shape, entry, where) for where, entry in shape.each(shape.field(data, "search", "", LIST, default=[]), "search", OBJECT)]
+    return Script(replies=replies, searches=searches, note=shape.field(data, "note", "", TEXT, default=Script.note), source=str(path))
+
+
+def _reply(shape: Shape, entry: Mapping[str, Any], where: str) -> Reply:
+    """One "chat" entry as a Reply, every field checked."""
+    shape.known(entry, where, REPLY_KEYS)
+    calls = shape.each(shape.field(entry, "tool_calls", where, LIST, default=[]), f"{where}.tool_calls", OBJECT)
+    usage = shape.field(entry, "usage", where, OBJECT)
+    if usage is not None:
+        check_usage(shape, usage, f"{where}.usage")
+    return Reply(
+        content=shape.field(entry, "content", where, TEXT, NULL),
+        tool_calls=tuple(_call(shape, call, spot) for spot, call in calls),
+        usage=usage,
+        model=shape.field(entry, "model", where, TEXT, NULL),
+        note=shape.field(entry, "note", where, TEXT, NULL),
+        first_token_s=shape.field(entry, "first_token_s", where, SECONDS, default=FIRST_TOKEN_S),
+        chunk_interval_s=shape.field(entry, "chunk_interval_s", where, SECONDS, default=CHUNK_INTERVAL_S),
+    )
+
+
+def _search(shape: Shape, entry: Mapping[str, Any], where: str) -> SearchReply:
+    shape.known(entry, where, SEARCH_KEYS)
+    return SearchReply(shape.need(entry, "query", where, TEXT), shape.need(entry, "result", where, OBJECT),
+                       shape.field(entry, "duration", where, SECONDS, default=0.8))
+
+
+def _call(shape: Shape, call: Mapping[str, Any], where: str) -> ScriptedCall:
+    shape.known(call, where, CALL_KEYS)
+    return ScriptedCall(shape.need(call, "name", where, TEXT), shape.field(call, "args", where, OBJECT, default={}),
+                        shape.field(call, "id", where, TEXT, NULL))
 
 
 def split_text(text: str) -> list[str]:

@@ -12,33 +12,41 @@ from typing import Any, Literal, Mapping
 
 from ..errors import RecordingMissError
 from .canonical import canonical_request, describe_difference, request_key, similarity
-from .storage import FORMAT, load_document, save_document
-from .wire import ChatResponse, Chunk
+from .storage import FORMAT, empty_document, load_document, save_document
+from .wire import CHOICE_KEYS, ChatResponse, Chunk
 
 Origin = Literal["live", "authored"]
 Kind = Literal["chat", "search"]
+Key = tuple[str, str]  # (kind, request_key of the canonical request)
 
 
 def response_to_dict(response: ChatResponse) -> dict[str, Any]:
+    """A response as the recording stores it; fields at their defaults are left out, so files stay as they were."""
     out: dict[str, Any] = {"status": response.status, "captured_as": response.captured_as, "duration": response.duration}
     if response.status != 200:
         out.update(error_body=response.error_body, headers=dict(response.headers))
         return out
     out.update(meta=dict(response.meta), usage=response.usage)
+    if response.choice_keys != CHOICE_KEYS:
+        out["choice_keys"] = list(response.choice_keys)
     out["chunks"] = [
-        {"t": c.t, "delta": dict(c.delta), **({"finish_reason": c.finish_reason} if c.finish_reason else {}),
-         **({"logprobs": c.logprobs} if c.logprobs is not None else {})}
+        {"t": c.t, **({"index": c.index} if c.index else {}), "delta": dict(c.delta),
+         **({"finish_reason": c.finish_reason} if c.finish_reason else {}), **({"logprobs": c.logprobs} if c.logprobs is not None else {})}
         for c in response.chunks
     ]
     return out
 
 
 def response_from_dict(data: Mapping[str, Any]) -> ChatResponse:
-    chunks = tuple(Chunk(t=c["t"], delta=c["delta"], finish_reason=c.get("finish_reason"), logprobs=c.get("logprobs")) for c in data.get("chunks", ()))
+    """The stored form back as a response (storage has checked every field this reads)."""
+    chunks = tuple(
+        Chunk(t=c["t"], delta=c["delta"], finish_reason=c.get("finish_reason"), logprobs=c.get("logprobs"), index=c.get("index", 0))
+        for c in data.get("chunks", ())
+    )
     return ChatResponse(
         status=data["status"], chunks=chunks, meta=data.get("meta", {}), usage=data.get("usage"),
         duration=data.get("duration", 0.0), captured_as=data.get("captured_as", "stream"),
-        error_body=data.get("error_body"), headers=data.get("headers", {}),
+        error_body=data.get("error_body"), headers=data.get("headers", {}), choice_keys=tuple(data.get("choice_keys", CHOICE_KEYS)),
     )
 
 
@@ -52,14 +60,22 @@ def project_relative(path: Path) -> str:
 
 
 class Cassette:
-    """Every interaction of one recording file, and where playback has got to."""
+    """Every interaction of one recording file, indexed by request, and where playback has got to.
 
-    def __init__(self, path: Path | str, notebook: str | None = None) -> None:
+    Lookups go through an index by request, built at the first lookup and extended by ``add``, so one
+    costs a single hash of the request however long the recording is. A list replaced or grown by
+    other code (``clear``, a merge on commit) is noticed by its identity and length, and re-indexed.
+    """
+
+    def __init__(self, path: Path | str, notebook: str | None = None, *, load: bool = True) -> None:
+        """``load=False``: start empty without reading the file (a full re-record replaces it, corrupt or not)."""
         self.path = Path(path)
-        self.document = load_document(self.path)
+        self.document = load_document(self.path) if load else empty_document()
         if notebook:
             self.document.setdefault("notebook", notebook)
-        self._played: Counter[str] = Counter()
+        self._played: Counter[Key] = Counter()
+        self._index: dict[Key, list[dict[str, Any]]] = {}
+        self._indexed: tuple[list[dict[str, Any]] | None, int] = (None, 0)  # the list the index was built from, and its length
 
     @property
     def interactions(self) -> list[dict[str, Any]]:
@@ -79,20 +95,26 @@ class Cassette:
         self._played.clear()
 
     # -- lookup -----------------------------------------------------------------------------
-    def _matches(self, kind: Kind, canonical: Mapping[str, Any]) -> list[dict[str, Any]]:
-        key = request_key(canonical)
-        return [i for i in self.interactions if i["kind"] == kind and request_key(i["request"]) == key]
+    def _lookup(self) -> dict[Key, list[dict[str, Any]]]:
+        """The index by request, in recorded order; rebuilt only when the interactions list was replaced or grew elsewhere."""
+        interactions = self.interactions
+        if self._indexed[0] is not interactions or self._indexed[1] != len(interactions):
+            self._index = {}
+            for item in interactions:
+                self._index.setdefault(_key(item["kind"], item["request"]), []).append(item)
+            self._indexed = (interactions, len(interactions))
+        return self._index
 
     def has(self, kind: Kind, request: Mapping[str, Any]) -> bool:
-        return bool(self._matches(kind, _canonical(kind, request)))
+        return _key(kind, _canonical(kind, request)) in self._lookup()
 
     def play(self, kind: Kind, request: Mapping[str, Any]) -> dict[str, Any]:
         """The next recorded interaction for this request, or a RecordingMissError with a diff."""
         canonical = _canonical(kind, request)
-        found = self._matches(kind, canonical)
+        key = _key(kind, canonical)
+        found = self._lookup().get(key)
         if not found:
             raise RecordingMissError(self._miss_message(kind, canonical))
-        key = request_key(canonical)
         index = min(self._played[key], len(found) - 1)
         self._played[key] += 1
         return found[index]
@@ -125,7 +147,10 @@ class Cassette:
         item["recorded_at"] = _dt.date.today().isoformat()
         item["request"] = _canonical(kind, request)
         item["response"] = response
+        index = self._lookup()
         self.interactions.append(item)
+        index.setdefault(_key(kind, item["request"]), []).append(item)
+        self._indexed = (self.interactions, len(self.interactions))
         self.save()
 
     def add_chat(self, body: Mapping[str, Any], response: ChatResponse, origin: Origin, note: str | None = None) -> None:
@@ -139,6 +164,10 @@ class Cassette:
 
 def _canonical(kind: Kind, request: Mapping[str, Any]) -> dict[str, Any]:
     return canonical_request(request) if kind == "chat" else dict(sorted(request.items()))
+
+
+def _key(kind: str, canonical: Mapping[str, Any]) -> Key:
+    return (kind, request_key(canonical))
 
 
 def _made(interactions: list[dict[str, Any]]) -> dict[str, Any]:

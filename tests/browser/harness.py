@@ -73,6 +73,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Iterable, Mapping, Sequence
 
+from lessonkit.record_command import pid_alive
+
 CHROMIUM_PATH = os.environ.get("LESSONKIT_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS: tuple[str, ...] = (
     "--headless",
@@ -145,16 +147,6 @@ def _descendants(pid: int) -> list[int]:
             out.append(child)
             stack.append(child)
     return out
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class JupyterLab:
@@ -333,12 +325,12 @@ class JupyterLab:
         deadline = time.monotonic() + 3
         for sig in (signal.SIGTERM, signal.SIGKILL):
             for pid in kids:
-                if _alive(pid):
+                if pid_alive(pid):
                     try:
                         os.kill(pid, sig)
                     except ProcessLookupError:
                         pass
-            while time.monotonic() < deadline and any(_alive(p) for p in kids):
+            while time.monotonic() < deadline and any(pid_alive(p) for p in kids):
                 time.sleep(0.1)
             deadline = time.monotonic() + 3
 

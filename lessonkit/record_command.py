@@ -1,0 +1,208 @@
+"""``lessonkit record``: refresh a lesson's recording and outputs, or change nothing at all.
+
+Both passes run against a staging folder beside the notebook (``notebooks/.lessonkit-record-XXXX``):
+the record pass writes the new recording there, the replay pass writes the executed notebook there.
+Only when both passes succeed are the two files moved over the old ones, by rename, under a commit
+journal: if the process is killed between the two renames, the next ``lessonkit`` command finishes
+them. Signals (Ctrl-C, SIGTERM, SIGHUP) before that point stop the run and leave the previous
+recording and notebook byte-identical; a full disk fails a write into staging, never a real file.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import tempfile
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import nbformat
+
+from .errors import LessonkitError, MissingKeyError
+from .execute import execute_notebook
+from .files import atomic_write_text, describe_os_error
+from .lesson import recording_summary
+from .lesson_names import check_notebook_names
+from .modes import load_env
+from .recording.cassette import Cassette, project_relative
+from .recording.session import refuse_foreign
+
+STAGING_PREFIX = ".lessonkit-record-"
+OWNER_FILE = "owner.json"  # marks a staging folder as lessonkit's (only such folders are ever removed)
+COMMIT_FILE = "commit.json"  # the renames still to do, written before the first one
+COMMIT_CELL = "import lessonkit.recording.session as _lk_session\nprint(*_lk_session.commit_all(), sep='\\n')"
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class Stopped(KeyboardInterrupt):
+    """A stop signal arrived; raised where the program is, so every ``finally`` runs."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+    def words(self) -> str:
+        name = signal.Signals(self.signum).name
+        return {"SIGINT": "SIGINT (Ctrl-C)", "SIGHUP": "SIGHUP (the terminal closed)"}.get(name, name)
+
+
+@contextlib.contextmanager
+def stop_signals_raise() -> Iterator[list[int]]:
+    """Turn SIGINT, SIGTERM and SIGHUP into ``Stopped`` for the length of the block.
+
+    The signals that arrived are also listed in what the block gets: library code on the way (the
+    notebook client's event loop) may catch the exception, and a stop must still count as a stop.
+    """
+    received: list[int] = []
+
+    def handler(signum: int, _frame: object) -> None:
+        received.append(signum)
+        raise Stopped(signum)
+
+    previous = {s: signal.signal(s, handler) for s in STOP_SIGNALS}
+    try:
+        yield received
+    finally:
+        for s, old in previous.items():
+            signal.signal(s, old)
+
+
+@contextlib.contextmanager
+def stop_signals_blocked() -> Iterator[None]:
+    """Hold stop signals back while the renames run (they are delivered right after)."""
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+# ---------------------------------------------------------------- staging and the commit journal
+
+def new_staging(folder: Path) -> Path:
+    """A private folder beside the notebook (same file system, so the final moves are renames)."""
+    stage = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=folder))
+    atomic_write_text(stage / OWNER_FILE, json.dumps({"pid": os.getpid()}))
+    return stage
+
+
+def commit(stage: Path, moves: Sequence[tuple[Path, Path]]) -> None:
+    """Move every staged file over its target: journal first, then the renames, then the journal goes."""
+    with stop_signals_blocked():
+        atomic_write_text(stage / COMMIT_FILE, json.dumps([[str(src), str(dst)] for src, dst in moves]))
+        finish_commit(stage)
+
+
+def finish_commit(stage: Path) -> None:
+    """Do the renames a journal lists (again: a rename already done is skipped), then remove the stage."""
+    for src, dst in json.loads((stage / COMMIT_FILE).read_text()):
+        if os.path.exists(src):
+            os.replace(src, dst)
+    remove_staging(stage)
+
+
+def remove_staging(stage: Path) -> None:
+    """Remove a staging folder, and only one that lessonkit made (it holds the owner file)."""
+    if (stage / OWNER_FILE).is_file():
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process still exists (one we may not signal still counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def recover(folder: Path) -> list[str]:
+    """Finish commits a killed ``record`` left half done; drop staging folders of runs that died before committing."""
+    notes = []
+    for stage in sorted(folder.glob(STAGING_PREFIX + "*")):
+        owner = stage / OWNER_FILE
+        if not owner.is_file():
+            continue  # not ours: leave it alone
+        if (stage / COMMIT_FILE).is_file():
+            finish_commit(stage)
+            notes.append(f"finished an interrupted commit from {stage.name}")
+            continue
+        with contextlib.suppress(ValueError, OSError, KeyError, TypeError):
+            if not pid_alive(int(json.loads(owner.read_text())["pid"])):
+                remove_staging(stage)
+    return notes
+
+
+# ---------------------------------------------------------------- the command
+
+def record(notebook: Path, script: Path | None, missing_only: bool) -> int:
+    """Re-record a lesson (live, or from a script), then re-run it in replay and save those outputs."""
+    load_env()
+    if script is None and not os.environ.get("OPENAI_API_KEY"):
+        raise MissingKeyError(
+            "Recording live needs OPENAI_API_KEY (and TAVILY_API_KEY for lessons that search): put them in .env, "
+            "or author the responses offline with --script FILE (see README)."
+        )
+    notebook = notebook.resolve()
+    check_notebook_names(notebook, nbformat.read(notebook, as_version=4))
+    recording = notebook.parent / "recordings" / f"{notebook.stem}.json"
+    refuse_foreign(recording)
+    for note in recover(notebook.parent):
+        print(f"lessonkit: {note}")
+    unchanged = f"{project_relative(recording)} and {project_relative(notebook)} are as they were"
+    stage = None
+    try:
+        with stop_signals_raise() as received:
+            stage = new_staging(notebook.parent)
+            ok = _two_passes(notebook, recording, stage, script, missing_only)
+            if received:
+                raise Stopped(received[0])
+            if not ok:
+                print(f"kept the previous recording and notebook: {unchanged}")
+                return 1
+            commit(stage, [(stage / "recordings" / recording.name, recording), (stage / notebook.name, notebook)])
+    except Stopped as stop:
+        print(f"lessonkit record: stopped by {stop.words()} before the end; nothing was replaced: {unchanged}.")
+        return 128 + stop.signum
+    except OSError as err:
+        print(f"lessonkit record: could not write into the staging folder: {describe_os_error(err)}.")
+        print(f"kept the previous recording and notebook: {unchanged}")
+        return 1
+    except LessonkitError as err:
+        print(f"lessonkit record: {err}")
+        print(f"kept the previous recording and notebook: {unchanged}")
+        return 1
+    finally:
+        if stage is not None and stage.exists() and not (stage / COMMIT_FILE).exists():
+            remove_staging(stage)
+    print(f"saved {recording_summary(Cassette(recording))} and the notebook's outputs")
+    return 0
+
+
+def _two_passes(notebook: Path, recording: Path, stage: Path, script: Path | None, missing_only: bool) -> bool:
+    """Record into the stage, then replay from it and save the executed notebook into it; True if both ran."""
+    staged_recordings = stage / "recordings"
+    staged_recordings.mkdir()
+    if missing_only and recording.exists():
+        shutil.copyfile(recording, staged_recordings / recording.name)
+    env = {
+        "LESSONKIT_MODE": "record", "LESSONKIT_SCRIPT": str(script.resolve()) if script else None,
+        "LESSONKIT_RECORD_POLICY": "missing" if missing_only else "all", "LESSONKIT_RECORDINGS_DIR": str(staged_recordings),
+        "LESSONKIT_RECORDINGS_SHOWN_AS": project_relative(recording.parent),
+    }
+    first = execute_notebook(notebook, env, finish=COMMIT_CELL)
+    print("record pass:", first.summary())
+    if not first.ok:
+        return False
+    replay = {"LESSONKIT_MODE": "replay", "LESSONKIT_REPLAY_SPEED": "0", "LESSONKIT_SCRIPT": None,
+              "LESSONKIT_RECORD_POLICY": None, "LESSONKIT_RECORDINGS_DIR": str(staged_recordings),
+              "LESSONKIT_RECORDINGS_SHOWN_AS": project_relative(recording.parent)}
+    second = execute_notebook(notebook, replay, save_to=stage / notebook.name)
+    print("replay pass:", second.summary())
+    if second.ok and not (stage / notebook.name).exists():
+        raise LessonkitError("the replay pass ran but its notebook was not written")
+    return second.ok
