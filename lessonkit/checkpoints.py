@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import gc
 import hashlib
 import os
 import sqlite3
@@ -26,7 +27,7 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
 from lessonkit import locks
-from lessonkit.errors import CheckpointPathError, ThreadNotFoundError
+from lessonkit.errors import CheckpointPathError, DatabaseInUseError, ThreadNotFoundError
 from lessonkit.runs import athread_run, thread_run, validate_thread_id
 
 _BUSY_TIMEOUT_S = 30  # wait this long for another process's write lock instead of failing
@@ -86,8 +87,9 @@ def database_path(path: str | os.PathLike[str]) -> str:
     if os.environ.get(DATA_DIR_VARIABLE, "").strip():
         return str(data_folder() / p)
     here = os.path.abspath(p)
-    if _mine_and_writable(os.path.dirname(here)):
-        return here
+    folder = os.path.dirname(here)
+    if _mine_and_writable(folder) or not os.path.isdir(folder):
+        return here  # (a folder that does not exist is reported by the caller, not quietly moved)
     cwd = os.getcwd()
     tag = hashlib.sha256(cwd.encode()).hexdigest()[:8]  # two class folders with one name stay apart
     return str(data_folder() / f"{os.path.basename(cwd) or 'root'}-{tag}" / p)
@@ -103,7 +105,7 @@ def _checked_path(path: str | os.PathLike[str], *, fresh: bool = False) -> str:
     if p == ":memory:":
         return p
     parent = os.path.dirname(os.path.abspath(p))
-    if p != os.fsdecode(path) and not os.path.isdir(parent):
+    if not os.path.isdir(parent) and Path(parent).is_relative_to(data_folder()):  # ours to make
         with contextlib.suppress(OSError):
             os.makedirs(parent, exist_ok=True)
     # WAL mode also creates -wal/-shm files next to the database, so the folder must be writable.
@@ -143,7 +145,8 @@ def foreign_reason(path: str | os.PathLike[str]) -> str | None:
     try:
         conn = sqlite3.connect(Path(p).absolute().as_uri() + "?mode=ro", uri=True)
         try:
-            tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+                      if not row[0].startswith("sqlite_")}  # SQLite's own (ANALYZE's sqlite_stat1, AUTOINCREMENT's sequence)
         finally:
             conn.close()
     except sqlite3.Error as err:
@@ -176,16 +179,44 @@ def remove_database(path: str | os.PathLike[str]) -> None:
     # Another process with the file open (a second kernel on this lesson) must not lose it from under
     # itself: exclusive_database raises DatabaseInUseError naming that process. The lock file stays.
     with locks.exclusive_database(p):
+        _refuse_if_connected(p)
         for name in files:
             with contextlib.suppress(FileNotFoundError):
                 os.remove(name)
 
 
+def _refuse_if_connected(path: str) -> None:
+    """Ask SQLite itself whether any connection has the file open (a plain SqliteSaver in another
+    kernel, or an earlier saver in this one): leaving WAL mode needs every other connection gone."""
+    if not os.path.exists(path) or os.path.getsize(path) == 0:
+        return
+    gc.collect()  # a saver nobody holds any more can keep its connection open in a reference cycle until then
+    conn = sqlite3.connect(path, timeout=0)
+    try:
+        conn.execute("PRAGMA journal_mode=DELETE").fetchall()
+    except sqlite3.OperationalError as err:
+        if "locked" not in str(err) and "busy" not in str(err):
+            raise _open_error(path, err) from err
+        raise DatabaseInUseError(
+            f"cannot start {path!r} fresh: another connection has it open (an earlier saver in this kernel, or "
+            "another kernel or program). Close it first (checkpoints.close_sync_saver(saver), or await "
+            "checkpoints.close_saver(saver)) or restart the kernel that holds it, or use another file name.",
+            path, None) from None
+    finally:
+        conn.close()
+
+
 def sqlite_saver(path: str | os.PathLike[str], *, fresh: bool = False) -> SqliteSaver:
     """A file-backed saver whose threads survive kernel restarts; ready to pass to compile().
 
-    ``fresh=True`` deletes the file first, so a lesson's outputs are the same on every run.
+    ``fresh=True`` deletes the file first, so a lesson's outputs are the same on every run. Re-running
+    that cell in the same kernel closes the earlier saver on the file (it is being replaced); an async
+    one, or any other connection, makes it refuse with DatabaseInUseError instead of wiping under it.
     """
+    if fresh:
+        for old in locks.savers_of(database_path(path)):
+            if isinstance(old, SqliteSaver):
+                close_sync_saver(old)
     p = _checked_path(path, fresh=fresh)
     conn = None
     try:
@@ -236,6 +267,9 @@ getattr(threading, "_register_atexit", atexit.register)(_close_leftover_connecti
 
 async def async_sqlite_saver(path: str | os.PathLike[str], *, fresh: bool = False) -> AsyncSqliteSaver:
     """The async twin of sqlite_saver() for ainvoke/astream; closed for you at exit."""
+    if fresh:
+        for old in locks.savers_of(database_path(path)):
+            await close_saver(old)
     p = _checked_path(path, fresh=fresh)
     conn = None
     try:

@@ -16,6 +16,7 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
+from .errors import LessonkitError
 from .files import atomic_write_text
 from .redact import redact, redact_data
 
@@ -65,7 +66,7 @@ def execute_notebook(
     redacted) when every cell ran; nothing is written otherwise.
     """
     path = path.resolve()
-    notebook = nbformat.read(path, as_version=4)
+    notebook = read_notebook(path)
     if finish is not None:
         notebook.cells.append(nbformat.v4.new_code_cell(finish))
     # record_timing=False: no per-cell timestamps in the saved notebook, so re-recording diffs stay readable.
@@ -134,6 +135,19 @@ def _kill_kernel(client: NotebookClient) -> None:
     if pid:
         with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGKILL)
+
+
+def read_notebook(path: Path) -> nbformat.NotebookNode:
+    """A notebook, or a LessonkitError saying why this file is not one (instead of nbformat's traceback)."""
+    try:
+        return nbformat.read(path, as_version=4)
+    except IsADirectoryError:
+        raise LessonkitError(f"{path} is a folder, not a notebook.") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise LessonkitError(f"cannot read {path}: {err}") from None
+    except Exception as err:  # nbformat's NotJSONError, validation errors, unknown versions
+        raise LessonkitError(f"{path} is not a readable notebook ({type(err).__name__}: {str(err)[:200]}). "
+                             "Restore it from git, or open and re-save it in JupyterLab.") from None
 
 
 def save_notebook(notebook: nbformat.NotebookNode, path: Path) -> None:

@@ -25,9 +25,17 @@ class WriteError(LessonkitError):
 
 
 def default_mode() -> int:
-    """The permission bits a new file gets from the process umask (what ``open()`` would give)."""
-    umask = os.umask(0)
-    os.umask(umask)
+    """The permission bits a new file gets from the process umask (what ``open()`` would give).
+
+    Read from /proc where it can be: setting the umask to read it back would, for a moment, give files
+    other threads create (SQLite's -wal) the wrong mode.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            umask = next(int(line.split()[1], 8) for line in status if line.startswith("Umask:"))
+    except (OSError, StopIteration, ValueError):
+        umask = os.umask(0)
+        os.umask(umask)
     return 0o666 & ~umask
 
 
@@ -45,6 +53,8 @@ def describe_os_error(err: OSError) -> str:
 def atomic_write(path: Path | str, data: bytes) -> None:
     """Replace ``path`` with ``data`` all at once, or raise WriteError leaving the old file as it was."""
     path = Path(path)
+    if path.is_symlink():
+        path = path.resolve()  # replace the file the link points to; the link stays a link
     try:
         mode = stat.S_IMODE(path.stat().st_mode)
     except FileNotFoundError:

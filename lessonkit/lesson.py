@@ -72,6 +72,8 @@ class Lesson:
         elif self.mode == "record":
             line += f" · refreshing {self.shown_as or project_relative(self.cassette.path)}" + (" from a script (authored)" if self.script else "")
             line += "; it is replaced when the run ends well (lesson.save_recording() or kernel shutdown)"
+            if isinstance(self.cassette, PendingCassette) and self.cassette.kept_journal is not None:
+                line += f" · an earlier run's unsaved answers are kept in {project_relative(self.cassette.kept_journal)}"
         return line
 
     def chat_model(self, model: str = DEFAULT_MODEL, **kwargs: Any) -> ChatOpenAI:

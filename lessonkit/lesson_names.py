@@ -14,12 +14,13 @@ from typing import Any, Iterable
 from .errors import RecordingNameError
 
 # lessonkit.start("NAME", ...) or start('NAME'): the first argument, a plain string literal.
-_START_CALL = re.compile(r"""\bstart\(\s*(?:name\s*=\s*)?(["'])([^"'\\\n]+)\1""")
+_START_CALL = re.compile(r"""(?:\blessonkit\.|(?<![\w.]))start\(\s*(?:name\s*=\s*)?(["'])([^"'\\\n]+)\1""")
+_COMMENT = re.compile(r"#.*$", re.M)  # a commented-out start call names nothing
 
 
 def declared_names(sources: Iterable[str]) -> list[str]:
     """Every lesson name passed to ``start(...)`` in these code cells, in order."""
-    return [m.group(2) for source in sources for m in _START_CALL.finditer(source)]
+    return [m.group(2) for source in sources for m in _START_CALL.finditer(_COMMENT.sub("", source))]
 
 
 def notebook_sources(notebook: Any) -> list[str]:

@@ -427,6 +427,13 @@ def register_saver_path(saver: Any, database: str | os.PathLike[str]) -> None:
     weakref.finalize(saver, hold.release_later)
 
 
+def savers_of(database: str | os.PathLike[str]) -> list[Any]:
+    """This process's registered savers on a database file (fresh=True closes them: they are being replaced)."""
+    name = os.path.realpath(os.fsdecode(database))
+    with _locked():
+        return [saver for saver, path in list(_PATHS.items()) if path == name and saver in _HOLDS]
+
+
 def release_saver(saver: Any) -> None:
     """The saver is closed: this process no longer has its database open on its account."""
     with _locked():

@@ -10,24 +10,26 @@ recording and notebook byte-identical; a full disk fails a write into staging, n
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
 import signal
+import stat
 import tempfile
 from pathlib import Path
 from typing import Iterator, Sequence
 
-import nbformat
-
 from .errors import LessonkitError, MissingKeyError
-from .execute import execute_notebook
+from .execute import execute_notebook, read_notebook
 from .files import atomic_write_text, describe_os_error
 from .lesson import recording_summary
 from .lesson_names import check_notebook_names
 from .modes import load_env
+from .recording.authoring import load_script
 from .recording.cassette import Cassette, project_relative
 from .recording.session import refuse_foreign
+from .redact import redact
 
 STAGING_PREFIX = ".lessonkit-record-"
 OWNER_FILE = "owner.json"  # marks a staging folder as lessonkit's (only such folders are ever removed)
@@ -81,31 +83,84 @@ def stop_signals_blocked() -> Iterator[None]:
 
 # ---------------------------------------------------------------- staging and the commit journal
 
-def new_staging(folder: Path) -> Path:
-    """A private folder beside the notebook (same file system, so the final moves are renames)."""
-    stage = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=folder))
-    atomic_write_text(stage / OWNER_FILE, json.dumps({"pid": os.getpid()}))
+class CommitRefused(LessonkitError):
+    """A target changed while the lesson was being recorded: replacing it would lose someone's edits."""
+
+
+def digest(path: Path) -> str | None:
+    """The SHA-256 of a file's bytes (None when there is no file): 'is it still what we started from?'."""
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except FileNotFoundError:
+        return None
+
+
+def staged_moves(stage: Path, lesson: str) -> list[tuple[Path, Path]]:
+    """Where a stage's two files go. Rebuilt from the lesson name, never read from a file in the stage:
+    a staging folder that arrived with a cloned repository cannot point a rename anywhere else."""
+    if not lesson or Path(lesson).name != lesson or lesson.startswith("."):
+        raise CommitRefused(f"{stage.name}: {lesson!r} is not a lesson name; the folder was left alone")
+    return [(stage / "recordings" / f"{lesson}.json", stage.parent / "recordings" / f"{lesson}.json"),
+            (stage / f"{lesson}.ipynb", stage.parent / f"{lesson}.ipynb")]
+
+
+def new_staging(notebook: Path) -> Path:
+    """A private folder beside the notebook (same file system, so the final moves are renames).
+
+    It records what the recording and the notebook were when the run started, so the commit can
+    refuse to overwrite an edit made meanwhile (a notebook saved from JupyterLab, another record).
+    """
+    stage = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=notebook.parent))
+    before = {str(dst): digest(dst) for _, dst in staged_moves(stage, notebook.stem)}
+    atomic_write_text(stage / OWNER_FILE, json.dumps({"pid": os.getpid(), "lesson": notebook.stem, "before": before}))
     return stage
 
 
-def commit(stage: Path, moves: Sequence[tuple[Path, Path]]) -> None:
-    """Move every staged file over its target: journal first, then the renames, then the journal goes."""
+def _owner(stage: Path) -> dict[str, object] | None:
+    """The owner file of a staging folder this user made; None for anything else (left alone)."""
+    owner = stage / OWNER_FILE
+    try:
+        if stage.is_symlink() or stage.stat().st_uid != os.geteuid() or owner.stat().st_uid != os.geteuid():
+            return None
+        data = json.loads(owner.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def commit(stage: Path) -> None:
+    """Move the staged recording and notebook over the real ones: check, journal, rename, clean up."""
     with stop_signals_blocked():
-        atomic_write_text(stage / COMMIT_FILE, json.dumps([[str(src), str(dst)] for src, dst in moves]))
-        finish_commit(stage)
+        finish_commit(stage, first=True)
 
 
-def finish_commit(stage: Path) -> None:
-    """Do the renames a journal lists (again: a rename already done is skipped), then remove the stage."""
-    for src, dst in json.loads((stage / COMMIT_FILE).read_text()):
-        if os.path.exists(src):
+def finish_commit(stage: Path, *, first: bool = False) -> None:
+    """Do a stage's renames (again: a rename already done is skipped), each only over an unchanged target."""
+    owner = _owner(stage)
+    if owner is None:
+        raise CommitRefused(f"{stage} is not a staging folder of yours; it was left alone")
+    moves = staged_moves(stage, str(owner.get("lesson", "")))
+    before = owner.get("before") if isinstance(owner.get("before"), dict) else {}
+    changed = [dst for src, dst in moves if src.exists() and digest(dst) != before.get(str(dst))]  # type: ignore[union-attr]
+    if changed:
+        names = " and ".join(project_relative(dst) for dst in changed)
+        raise CommitRefused(
+            f"{names} changed while the lesson was being recorded, so lessonkit did not replace "
+            f"{'it' if len(changed) == 1 else 'them'} (your edits are kept). The new files are in "
+            f"{project_relative(stage)}: compare, then copy what you want and delete that folder, or record again.")
+    if first:
+        atomic_write_text(stage / COMMIT_FILE, json.dumps({"lesson": owner["lesson"]}))
+    for src, dst in moves:
+        if src.exists():
+            with contextlib.suppress(FileNotFoundError):
+                os.chmod(src, stat.S_IMODE(dst.stat().st_mode))  # a group-readable lesson stays group-readable
             os.replace(src, dst)
     remove_staging(stage)
 
 
 def remove_staging(stage: Path) -> None:
-    """Remove a staging folder, and only one that lessonkit made (it holds the owner file)."""
-    if (stage / OWNER_FILE).is_file():
+    """Remove a staging folder, and only one this user's lessonkit made (it holds the owner file)."""
+    if _owner(stage) is not None:
         shutil.rmtree(stage, ignore_errors=True)
 
 
@@ -120,20 +175,30 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def recover(folder: Path) -> list[str]:
-    """Finish commits a killed ``record`` left half done; drop staging folders of runs that died before committing."""
+def recover(folder: Path, *, apply: bool = True) -> list[str]:
+    """Staging folders killed runs left: finish their journaled commits (only over unchanged files) and
+    drop those that died before committing. ``apply=False`` (``doctor``) only says what it would do."""
     notes = []
     for stage in sorted(folder.glob(STAGING_PREFIX + "*")):
-        owner = stage / OWNER_FILE
-        if not owner.is_file():
+        owner = _owner(stage) if stage.is_dir() else None
+        if owner is None:
             continue  # not ours: leave it alone
         if (stage / COMMIT_FILE).is_file():
-            finish_commit(stage)
-            notes.append(f"finished an interrupted commit from {stage.name}")
+            if not apply:
+                notes.append(f"{stage.name} holds an interrupted commit; the next `lessonkit record` finishes it")
+                continue
+            try:
+                finish_commit(stage)
+                notes.append(f"finished an interrupted commit from {stage.name}")
+            except CommitRefused as refused:
+                notes.append(str(refused))
             continue
-        with contextlib.suppress(ValueError, OSError, KeyError, TypeError):
-            if not pid_alive(int(json.loads(owner.read_text())["pid"])):
+        pid = owner.get("pid")
+        if isinstance(pid, int) and not pid_alive(pid):
+            if apply:
                 remove_staging(stage)
+            else:
+                notes.append(f"{stage.name} was left by a run that died; the next `lessonkit record` removes it")
     return notes
 
 
@@ -148,7 +213,9 @@ def record(notebook: Path, script: Path | None, missing_only: bool) -> int:
             "or author the responses offline with --script FILE (see README)."
         )
     notebook = notebook.resolve()
-    check_notebook_names(notebook, nbformat.read(notebook, as_version=4))
+    check_notebook_names(notebook, read_notebook(notebook))
+    if script is not None:
+        load_script(script)  # a missing or malformed script is said now, not after a kernel has started
     recording = notebook.parent / "recordings" / f"{notebook.stem}.json"
     refuse_foreign(recording)
     for note in recover(notebook.parent):
@@ -157,14 +224,14 @@ def record(notebook: Path, script: Path | None, missing_only: bool) -> int:
     stage = None
     try:
         with stop_signals_raise() as received:
-            stage = new_staging(notebook.parent)
+            stage = new_staging(notebook)
             ok = _two_passes(notebook, recording, stage, script, missing_only)
             if received:
                 raise Stopped(received[0])
             if not ok:
                 print(f"kept the previous recording and notebook: {unchanged}")
                 return 1
-            commit(stage, [(stage / "recordings" / recording.name, recording), (stage / notebook.name, notebook)])
+            commit(stage)
     except Stopped as stop:
         print(f"lessonkit record: stopped by {stop.words()} before the end; nothing was replaced: {unchanged}.")
         return 128 + stop.signum
@@ -172,8 +239,12 @@ def record(notebook: Path, script: Path | None, missing_only: bool) -> int:
         print(f"lessonkit record: could not write into the staging folder: {describe_os_error(err)}.")
         print(f"kept the previous recording and notebook: {unchanged}")
         return 1
+    except CommitRefused as err:
+        print(f"lessonkit record: {redact(str(err))}")
+        stage = None  # keep it: it holds the new files
+        return 1
     except LessonkitError as err:
-        print(f"lessonkit record: {err}")
+        print(f"lessonkit record: {redact(str(err))}")
         print(f"kept the previous recording and notebook: {unchanged}")
         return 1
     finally:

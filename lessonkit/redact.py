@@ -11,12 +11,12 @@ What goes, and what it becomes (so a reader still knows what was there):
   ``TAVILY_API_KEY``, ``OPENAI_ORG_ID``, ``OPENAI_ORGANIZATION``, ``OPENAI_PROJECT_ID``, and any name
   ending in ``_KEY``, ``_TOKEN``, ``_SECRET``, ``_PASSWORD``) of 8 characters or more, and its last 4
   characters where they follow a masked prefix (``...****abcd``);
-- ``Bearer <token>`` (a token of 12+ characters), scheme and token both: ``[redacted token]``;
+- ``Bearer <token>`` (a token of 16+ characters with a digit), scheme and token both: ``[redacted token]``;
 - OpenAI key shapes ``sk-...`` (``sk-proj-``, ``sk-svcacct-``, ``sk-admin-``): any that is masked
   (holds a ``*``) or 16+ characters long, the masked tail included: ``[redacted key]``;
 - Tavily keys ``tvly-...`` and legacy session keys ``sess-`` + 20+ alphanumerics: ``[redacted key]``;
-- organization ids ``org-`` + 6 or more letters and digits with at least one capital or digit
-  (real ids are 24 mixed-case alphanumerics), so ``org-chart`` or ``org-wide`` stay: ``[redacted org id]``;
+- organization ids ``org-`` + 20 or more letters and digits with at least one capital or digit
+  (real ids are 24 mixed-case alphanumerics), so ``org-chart`` or ``org-Finance2024`` stay: ``[redacted org id]``;
 - project ids ``proj_`` + 16+ alphanumerics: ``[redacted project id]`` (not a credential, but they
   identify the account just as an org id does).
 
@@ -46,12 +46,13 @@ _NOT_AFTER = r"(?<![A-Za-z0-9])"  # a shape starts a token: "task-force" holds n
 SHAPES: tuple[tuple[re.Pattern[str], str], ...] = (
     # First of the shapes, and after the environment's values: "Bearer <token>" goes whole, even when
     # its token was already replaced by "[redacted key]", so no "Bearer" is left behind.
-    # A token is 12+ characters: "the bearer of bad news" and a lesson's "Bearer TOKEN" placeholder stay.
-    (re.compile(r"(?i)\bbearer\s+(?:\[redacted [a-z ]+\]|[A-Za-z0-9._~+/=*-]{12,})"), TOKEN),
+    # A token is 16+ characters with a digit in it: "the bearer of bad news", "Bearer authentication"
+    # and a lesson's "Bearer TOKEN" placeholder stay prose.
+    (re.compile(r"(?i)\bbearer\s+(?:\[redacted [a-z ]+\]|(?=[A-Za-z._~+/=*-]*[0-9])[A-Za-z0-9._~+/=*-]{16,})"), TOKEN),
     (re.compile(_NOT_AFTER + r"sk-(?:[A-Za-z0-9_-]*\*[A-Za-z0-9_*-]*|[A-Za-z0-9_-]{16,})"), KEY),
     (re.compile(_NOT_AFTER + r"tvly-[A-Za-z0-9_*-]{4,}"), KEY),
     (re.compile(_NOT_AFTER + r"sess-[A-Za-z0-9]{20,}"), KEY),
-    (re.compile(_NOT_AFTER + r"org-(?=[a-z]*[A-Z0-9])[A-Za-z0-9]{6,}"), ORG),
+    (re.compile(_NOT_AFTER + r"org-(?=[a-z]*[A-Z0-9])[A-Za-z0-9]{20,}"), ORG),
     (re.compile(_NOT_AFTER + r"proj_[A-Za-z0-9]{16,}"), PROJECT),
 )
 

@@ -20,6 +20,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import os
+import re
 import time
 import unicodedata
 from collections.abc import AsyncIterator, Iterator
@@ -136,8 +138,15 @@ def busy_error(ask: _Ask, holder: locks.Holder, waited: float | None = None) -> 
         where = f"this process (pid {holder.pid})"
     else:
         where = f"process {holder.pid}" if holder.pid else "another process"
-    head = f"thread {ask.thread_id!r} of {ask.store} is busy: another run on it is in progress in {where}."
-    if _would_deadlock(ask, holder):
+    store = re.sub(r" at 0x[0-9a-f]+$", "", ask.store)  # no memory address or home folder in a notebook's output
+    store = os.path.basename(store) if os.sep in store else store
+    head = f"thread {ask.thread_id!r} of {store} is busy: another run on it is in progress in {where}."
+    background = holder.owner is not None and holder.owner.task is not None and holder.owner.task is not ask.me.task
+    if background and _would_deadlock(ask, holder):
+        tail = ("It runs in the background (an asyncio task, e.g. dash.start(...)) and needs this kernel's event loop, "
+                "which a sync call here would block forever: wait for it first (await dash.task, or press Stop), "
+                "use await graph.ainvoke(...), or use another thread_id.")
+    elif _would_deadlock(ask, holder):
         tail = ("That run was started here and has not finished: iterate its stream to the end (or close it) "
                 "before starting another run or update_state on this thread; waiting for it here would never end.")
     elif waited is not None:

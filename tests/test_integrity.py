@@ -120,6 +120,34 @@ def test_fresh_never_wipes_a_database_another_kernel_has_open(tmp_path: Path) ->
     assert checkpoints.list_threads(checkpoints.sqlite_saver(path, fresh=True)) == []  # and once it is gone, fresh works
 
 
+def test_fresh_never_wipes_a_database_a_plain_sqlite_saver_has_open(tmp_path: Path) -> None:
+    """The course's own code (a plain SqliteSaver, no lessonkit lock) in another kernel: SQLite itself says so."""
+    path = tmp_path / "lesson.db"
+    checkpoint_db(path)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sqlite3, sys, time\nfrom langgraph.checkpoint.sqlite import SqliteSaver\n"
+         "saver = SqliteSaver(sqlite3.connect(sys.argv[1], check_same_thread=False)); saver.setup()\n"
+         "print('open', flush=True); time.sleep(60)", str(path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "open"
+        with pytest.raises(lessonkit.DatabaseInUseError, match="another connection has it open"):
+            checkpoints.sqlite_saver(path, fresh=True)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert checkpoints.list_threads(checkpoints.sqlite_saver(path)) == ["t"]
+
+
+def test_fresh_after_analyze_still_knows_its_own_database(tmp_path: Path) -> None:
+    path = tmp_path / "lesson.db"
+    checkpoint_db(path)
+    conn = sqlite3.connect(path)
+    conn.execute("ANALYZE")
+    conn.commit()
+    conn.close()
+    assert checkpoints.foreign_reason(path) is None
+
+
 def test_remove_database_is_guarded_too(tmp_path: Path) -> None:
     notes = tmp_path / "notes.db"
     notes.write_text("keep me")
@@ -145,6 +173,8 @@ def test_a_folder_someone_else_owns_gets_per_user_databases(tmp_path: Path, monk
     saver = checkpoints.sqlite_saver("01_persistence_and_threads.db", fresh=True)
     assert placed.exists() and not (shared / "01_persistence_and_threads.db").exists()
     checkpoints.close_sync_saver(saver)
+    with pytest.raises(CheckpointPathError, match="does not exist"):  # a missing folder is said, not moved
+        checkpoints.sqlite_saver("no_such_folder/x.db")
     monkeypatch.setenv("LESSONKIT_DATA_DIR", str(tmp_path / "chosen"))
     assert checkpoints.database_path("a.db") == str(tmp_path / "chosen" / "a.db")
     assert checkpoints.database_path(str(tmp_path / "abs.db")) == str(tmp_path / "abs.db")  # absolute paths as given
@@ -205,6 +235,42 @@ def test_a_retry_that_succeeds_is_kept_and_other_answers_survive(tmp_path: Path,
     asked = [i["request"]["messages"][-1]["content"] for i in stored]
     assert "What is the weather in sf?" in asked  # a request this run did not ask is kept (merge)
     assert not journal_path(path).exists()
+
+
+def test_an_earlier_runs_journal_is_kept_not_truncated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_key: str) -> None:
+    """The refused run's answers (paid for) survive the next record-mode start, renamed beside the recording."""
+    path = authored_lesson(tmp_path)
+    server = failing_server(*[401] * 10)
+    try:
+        lesson = start_record(tmp_path, monkeypatch, server, fake_key)
+        with pytest.raises(Exception):
+            lesson.chat_model(max_retries=0).invoke([HumanMessage("Hi there")])
+        with pytest.raises(RecordingNotCommittedError):
+            lesson.save_recording()
+    finally:
+        server.stop()
+    journal = journal_path(path).read_bytes()
+    discard_all()  # a new kernel
+    again = start_record(tmp_path, monkeypatch, LocalServer(echo_responder), fake_key)
+    kept = again.cassette.kept_journal  # type: ignore[attr-defined]
+    assert kept is not None and kept.read_bytes() == journal and b"upstream said 401" in journal
+    assert "an earlier run's unsaved answers are kept in" in again.banner()
+
+
+def test_answers_recorded_after_a_save_go_in_at_the_next_commit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_key: str) -> None:
+    path = authored_lesson(tmp_path)
+    server = LocalServer(echo_responder)
+    try:
+        lesson = start_record(tmp_path, monkeypatch, server, fake_key)
+        model = lesson.chat_model()
+        model.invoke([HumanMessage("q1")])
+        lesson.save_recording()
+        model.invoke([HumanMessage("q2")])
+        assert lesson.save_recording().startswith("saved ")
+    finally:
+        server.stop()
+    asked = [i["request"]["messages"][-1]["content"] for i in json.loads(path.read_text())["interactions"]]
+    assert "q1" in asked and "q2" in asked and "What is the weather in sf?" in asked
 
 
 def run_record_kernel(tmp_path: Path, cells: list[str], server: LocalServer, key: str, recordings: Path) -> Any:
@@ -322,6 +388,15 @@ def test_written_files_follow_the_umask_not_0600(tmp_path: Path, umask: int, exp
         os.umask(old)
     assert stat.S_IMODE(path.stat().st_mode) == expected
     assert stat.S_IMODE((tmp_path / "note.ipynb").stat().st_mode) == expected
+
+
+def test_replacing_a_linked_file_keeps_the_link(tmp_path: Path) -> None:
+    target = tmp_path / "real.json"
+    target.write_text("old")
+    link = tmp_path / "link.json"
+    link.symlink_to(target)
+    atomic_write_text(link, "new")
+    assert link.is_symlink() and target.read_text() == "new"
 
 
 def test_replacing_a_file_keeps_its_permissions(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from lessonkit.record_command import COMMIT_FILE, OWNER_FILE, STAGING_PREFIX, finish_commit, recover
+from lessonkit.record_command import COMMIT_FILE, OWNER_FILE, STAGING_PREFIX, new_staging, recover
 from tests.conftest import ROOT
 from tests.test_cli import copy_lesson, lessonkit
 
@@ -93,21 +93,50 @@ def test_sigkill_at_any_moment_keeps_both_files_whole(tmp_path: Path) -> None:
         assert staged(lesson) == [] and snapshot(lesson) == before
 
 
+def half_committed_stage(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """A run killed between its two renames: the recording is already new, the notebook still old."""
+    (tmp_path / "recordings").mkdir()
+    recording, notebook = tmp_path / "recordings" / "x.json", tmp_path / "x.ipynb"
+    recording.write_text("old recording")
+    notebook.write_text("old notebook")
+    stage = new_staging(notebook)
+    (stage / "recordings").mkdir()
+    (stage / "recordings" / "x.json").write_text("new recording")
+    (stage / "x.ipynb").write_text("new notebook")
+    (stage / COMMIT_FILE).write_text(json.dumps({"lesson": "x"}))
+    os.replace(stage / "recordings" / "x.json", recording)  # the first rename happened, then SIGKILL
+    return stage, recording, notebook
+
+
 def test_a_commit_killed_between_its_renames_is_finished_by_the_next_command(tmp_path: Path) -> None:
     """The two renames are journaled: a run killed after the first finishes on the next `recover`."""
-    target_a, target_b = tmp_path / "a.json", tmp_path / "b.ipynb"
-    target_a.write_text("old a")
-    target_b.write_text("old b")
-    stage = tmp_path / (STAGING_PREFIX + "x")
-    stage.mkdir()
-    (stage / OWNER_FILE).write_text(json.dumps({"pid": 999_999_999}))
-    (stage / "a.json").write_text("new a")
-    (stage / "b.ipynb").write_text("new b")
-    (stage / COMMIT_FILE).write_text(json.dumps([[str(stage / "a.json"), str(target_a)], [str(stage / "b.ipynb"), str(target_b)]]))
-    os.replace(stage / "a.json", target_a)  # the first rename happened, then SIGKILL
+    stage, recording, notebook = half_committed_stage(tmp_path)
+    assert recover(tmp_path, apply=False) == [f"{stage.name} holds an interrupted commit; the next `lessonkit record` finishes it"]
+    assert notebook.read_text() == "old notebook"  # doctor only says it
     assert recover(tmp_path) == [f"finished an interrupted commit from {stage.name}"]
-    assert (target_a.read_text(), target_b.read_text()) == ("new a", "new b")
+    assert (recording.read_text(), notebook.read_text()) == ("new recording", "new notebook")
     assert not stage.exists()
+
+
+def test_finishing_a_commit_never_overwrites_an_edit_made_since(tmp_path: Path) -> None:
+    stage, _, notebook = half_committed_stage(tmp_path)
+    notebook.write_text("the instructor's edits")
+    (note,) = recover(tmp_path)
+    assert "changed while the lesson was being recorded" in note and "your edits are kept" in note
+    assert notebook.read_text() == "the instructor's edits" and (stage / "x.ipynb").read_text() == "new notebook"
+
+
+def test_a_staging_folder_from_a_cloned_repository_cannot_point_anywhere(tmp_path: Path) -> None:
+    """Renames are rebuilt from the lesson name: a crafted journal or owner file cannot redirect them."""
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    stage = tmp_path / (STAGING_PREFIX + "evil")
+    stage.mkdir()
+    (stage / "p").write_text("attacker")
+    (stage / OWNER_FILE).write_text(json.dumps({"pid": 999_999_999, "lesson": "../victim.txt", "before": {}}))
+    (stage / COMMIT_FILE).write_text(json.dumps([[str(stage / "p"), str(victim)]]))
+    assert "is not a lesson name" in recover(tmp_path)[0]
+    assert victim.read_text() == "precious" and (stage / "p").exists()
 
 
 def test_recover_leaves_folders_it_did_not_make(tmp_path: Path) -> None:
@@ -117,8 +146,23 @@ def test_recover_leaves_folders_it_did_not_make(tmp_path: Path) -> None:
     (stranger / COMMIT_FILE).write_text("[]")
     assert recover(tmp_path) == []
     assert (stranger / "keep.txt").read_text() == "mine"
-    with pytest.raises(FileNotFoundError):
-        finish_commit(tmp_path / "nowhere")
+
+
+def test_a_notebook_edited_during_record_is_not_overwritten(tmp_path: Path) -> None:
+    """Someone saves the notebook from JupyterLab while `lessonkit record` runs: their edit wins, and
+    the new files wait in the staging folder."""
+    lesson = copy_lesson(tmp_path)
+    proc = start_record(lesson, tmp_path)
+    wait_for(lambda: in_record_pass(lesson))
+    lesson.write_bytes(lesson.read_bytes().replace(b"What is the weather in sf?", b"What is the weather in sf?"))  # same text...
+    edited = lesson.read_bytes() + b"\n"  # ...plus a byte: a save from JupyterLab
+    lesson.write_bytes(edited)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1, out + err
+    assert "notebooks/00_quickstart.ipynb changed while the lesson was being recorded" in out and "your edits are kept" in out
+    assert lesson.read_bytes() == edited
+    (left,) = staged(lesson)
+    assert (left / "00_quickstart.ipynb").exists()
 
 
 def limit_file_size(limit: int):  # type: ignore[no-untyped-def]
@@ -215,3 +259,27 @@ def test_nbclient_still_has_the_exit_hook_lessonkit_unregisters() -> None:
     """execute._execute_in_worker unregisters NotebookClient._cleanup_kernel after a stop (private API canary)."""
     from nbclient import NotebookClient
     assert callable(getattr(NotebookClient, "_cleanup_kernel", None)), "nbclient renamed _cleanup_kernel: update lessonkit/execute.py"
+
+
+@pytest.mark.parametrize("command", ["run", "record"])
+def test_a_file_that_is_not_a_notebook_is_said_in_one_line(tmp_path: Path, command: str) -> None:
+    (tmp_path / "notes.ipynb").write_text("not json")
+    (tmp_path / "folder.ipynb").mkdir()
+    for name, says in [("notes.ipynb", "is not a readable notebook"), ("folder.ipynb", "is a folder, not a notebook")]:
+        result = lessonkit(command, str(tmp_path / name), "--script", str(SCRIPT)) if command == "record" else lessonkit(command, str(tmp_path / name))
+        assert result.returncode == 2 and says in result.stderr and "Traceback" not in result.stderr, result.stderr
+
+
+def test_a_missing_script_is_said_before_any_kernel_starts(tmp_path: Path) -> None:
+    lesson = copy_lesson(tmp_path)
+    before = snapshot(lesson)
+    result = lessonkit("record", str(lesson), "--script", str(tmp_path / "nope.json"), cwd=tmp_path, env={"OPENAI_API_KEY": ""})
+    assert result.returncode == 2 and "nope.json" in result.stderr and "Traceback" not in result.stderr
+    assert snapshot(lesson) == before and staged(lesson) == []
+
+
+def test_a_finished_commit_keeps_the_files_permissions(tmp_path: Path) -> None:
+    stage, _, notebook = half_committed_stage(tmp_path)
+    notebook.chmod(0o640)
+    recover(tmp_path)
+    assert notebook.read_text() == "new notebook" and (notebook.stat().st_mode & 0o777) == 0o640

@@ -74,9 +74,9 @@ def test_openai_401_wording_keeps_its_meaning(secrets: dict[str, str]) -> None:
 
 
 @pytest.mark.parametrize("text, expected", [
-    ("Rate limit reached for gpt-4o in organization org-AbCdEf123 on tokens per min", "Rate limit reached for gpt-4o in organization [redacted org id] on tokens per min"),
+    ("Rate limit reached for gpt-4o in organization org-AbCdEf123GhIjKl456MnOp on tokens per min", "Rate limit reached for gpt-4o in organization [redacted org id] on tokens per min"),
     ("an org-chart, org-wide changes, a task-force", "an org-chart, org-wide changes, a task-force"),
-    ('{"Authorization": "Bearer abc.def-ghi.jkl-mno"}', '{"Authorization": "[redacted token]"}'),
+    ('{"Authorization": "Bearer abc.def-ghi.jkl-mno1"}', '{"Authorization": "[redacted token]"}'),
     ("authorization: bearer tvly-" + "x1" * 10, "authorization: [redacted token]"),
     ("key tvly-" + "dev-" + "Q" * 20 + " and sk-" + "A1" * 24, "key [redacted key] and [redacted key]"),
     ("project proj_" + "Ab1" * 8, "project [redacted project id]"),
@@ -299,3 +299,22 @@ def test_direct_search_error_result_is_redacted(secrets: dict[str, str], tmp_pat
     finally:
         server.stop()
     assert isinstance(result["error"], ValueError) and leaks(repr(result), secrets) == []
+
+
+@pytest.mark.parametrize("prose", [
+    "APIs use Bearer authentication: send the token in a header.",
+    "the bearer of bad news", "Authorization: Bearer TOKEN", "See org-Finance2024 for the budget",
+    "scikit-learn and task-force", "How does Bearer authentication work with OAuth2?",
+])
+def test_ordinary_prose_is_left_alone(prose: str) -> None:
+    assert redact(prose, env={}) == prose
+
+
+def test_a_request_quoting_a_key_shape_replays_after_reloading(tmp_path: Path) -> None:
+    """Stored and looked-up requests are redacted alike, so the answer is found again."""
+    from lessonkit.recording import Cassette
+    body = {"model": "gpt-4o", "messages": [{"role": "user", "content": "is sk-proj-" + "A1b2C3d4" * 3 + " a key?"}]}
+    cassette = Cassette(tmp_path / "r.json")
+    cassette.add("chat", body, {"status": 200, "chunks": []}, "authored")
+    assert "sk-proj-" not in (tmp_path / "r.json").read_text()
+    assert Cassette(tmp_path / "r.json").has("chat", body)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Literal, Mapping
 
 from ..errors import RecordingMissError
+from ..redact import redact_data
 from .canonical import canonical_request, describe_difference, request_key, similarity
 from .storage import FORMAT, empty_document, load_document, save_document
 from .wire import CHOICE_KEYS, ChatResponse, Chunk
@@ -163,7 +164,10 @@ class Cassette:
 
 
 def _canonical(kind: Kind, request: Mapping[str, Any]) -> dict[str, Any]:
-    return canonical_request(request) if kind == "chat" else dict(sorted(request.items()))
+    """The request as stored and as looked up: redacted the same way on both sides (secret shapes only,
+    not this machine's values), so a request that quotes a key-shaped string still finds its answer."""
+    canonical = canonical_request(request) if kind == "chat" else dict(sorted(request.items()))
+    return redact_data(canonical, env={})
 
 
 def _key(kind: str, canonical: Mapping[str, Any]) -> Key:

@@ -19,19 +19,20 @@ from __future__ import annotations
 import atexit
 import contextlib
 import json
+import os
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-Policy = Literal["all", "missing", "merge"]
-
 from ..errors import CorruptRecordingError, RecordingNotCommittedError
-from ..files import atomic_write_text, describe_os_error
+from ..files import describe_os_error
 from ..redact import redact_data
 from .canonical import request_key
 from .cassette import Cassette, project_relative
 
+Policy = Literal["all", "missing", "merge"]
 JOURNAL_FORMAT = "lessonkit-pending/1"
 RECORDING_MARKER = b'"lessonkit-recording/'  # every recording lessonkit ever wrote starts with its format
 
@@ -50,7 +51,8 @@ def is_replaceable(path: Path) -> bool:
         return True
     except IsADirectoryError:
         return False
-    return not head.strip() or RECORDING_MARKER in head
+    start = head.lstrip()
+    return not start or (start.startswith(b"{") and RECORDING_MARKER in start[:200])  # its first key is the format
 
 
 def refuse_foreign(path: Path) -> None:
@@ -92,9 +94,14 @@ class PendingCassette(Cassette):
         super().__init__(target, notebook=notebook, load=policy != "all")
         self.policy = policy
         self.journal = journal_path(target)
+        self.kept_journal = keep_earlier_journal(self.journal)
         self._loaded = self._journaled = len(self.interactions)
-        self.committed = False
-        atomic_write_text(self.journal, json.dumps({"format": JOURNAL_FORMAT, "recording": target.name, "policy": policy}) + "\n")
+        self.written = False  # has this run replaced the recording yet?
+
+    @property
+    def pending(self) -> bool:
+        """Answers not in the recording yet (or a full re-record that has not written it once)."""
+        return len(self.interactions) > self._loaded or (self.policy == "all" and not self.written)
 
     def save(self) -> None:
         """Append the answers added since the last call to the journal (the recording is not touched)."""
@@ -102,7 +109,10 @@ class PendingCassette(Cassette):
         if not new:
             return
         try:
+            fresh = not self.journal.exists()
             with self.journal.open("a", encoding="utf-8") as handle:
+                if fresh:
+                    handle.write(json.dumps({"format": JOURNAL_FORMAT, "recording": self.path.name, "policy": self.policy}) + "\n")
                 for item in new:
                     handle.write(json.dumps(redact_data(item), ensure_ascii=False) + "\n")
         except OSError as err:
@@ -120,7 +130,11 @@ class PendingCassette(Cassette):
         ]
 
     def commit(self) -> str:
-        """Replace the recording with this run's answers, atomically; refuse if the run did not end well."""
+        """Replace the recording with this run's answers, atomically; refuse if the run did not end well.
+
+        After a commit the recording is the new starting point: answers recorded later are pending again
+        and go in at the next commit (or at kernel shutdown).
+        """
         self.save()
         problems = self.problems()
         if problems:
@@ -130,17 +144,32 @@ class PendingCassette(Cassette):
                 f"{project_relative(self.journal)}. Fix the cause (key, quota, service) and record again."
             )
         new = self.interactions[self._loaded:]
-        if new or self.policy == "all":
+        if self.pending:
             if self.policy == "merge":
                 self.document["interactions"] = merged(self.interactions[:self._loaded], new)
             Cassette.save(self)
             summary = f"saved {project_relative(self.path)}: {len(new)} answers recorded, {len(self.interactions)} in all"
         else:
             summary = f"{project_relative(self.path)} unchanged: this run recorded no answers"
-        self.committed = True
+        self.written = True
+        self._loaded = self._journaled = len(self.interactions)
         with contextlib.suppress(FileNotFoundError):
-            self.journal.unlink()  # ours: made in __init__
+            self.journal.unlink()  # ours: this run's journal, now in the recording
         return summary
+
+
+def keep_earlier_journal(journal: Path) -> Path | None:
+    """An earlier run's journal holds answers that were paid for and never committed: keep it, renamed
+    beside the recording (never truncated), and say where. Returns its new name, or None."""
+    if not journal.exists():
+        return None
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    kept = journal.with_name(f"{journal.name}-{stamp}")
+    n = 1
+    while kept.exists():
+        kept, n = journal.with_name(f"{journal.name}-{stamp}-{n}"), n + 1
+    os.replace(journal, kept)
+    return kept
 
 
 _OPEN: dict[Path, PendingCassette] = {}
@@ -149,18 +178,14 @@ _OPEN: dict[Path, PendingCassette] = {}
 def pending_cassette(target: Path, notebook: str, *, policy: Policy) -> PendingCassette:
     """The one record-mode cassette per recording per process (every ``start`` in a kernel shares it)."""
     target = Path(target).resolve()
-    if target not in _OPEN or _OPEN[target].committed:
+    if target not in _OPEN:
         _OPEN[target] = PendingCassette(target, notebook, policy=policy)
     return _OPEN[target]
 
 
 def commit_all() -> list[str]:
     """Commit every record-mode cassette of this process; what ``lessonkit record`` runs at the end of its pass."""
-    done = []
-    for cassette in list(_OPEN.values()):
-        if not cassette.committed:
-            done.append(cassette.commit())
-    return done
+    return [cassette.commit() for cassette in list(_OPEN.values()) if cassette.pending]
 
 
 def discard_all() -> None:
@@ -172,7 +197,7 @@ def discard_all() -> None:
 def _commit_at_exit() -> None:
     """A kernel shutting down ends the run: commit what ended well, explain what did not."""
     for cassette in list(_OPEN.values()):
-        if cassette.committed:
+        if not cassette.pending:
             continue
         try:
             cassette.commit()
