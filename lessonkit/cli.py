@@ -1,4 +1,4 @@
-"""``python -m lessonkit`` (or ``lessonkit``): doctor, record, run."""
+"""``python -m lessonkit`` (or ``lessonkit``): doctor, record, run, serve."""
 from __future__ import annotations
 
 import argparse
@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from .checkpoints import data_folder, database_path
 from .errors import LessonkitError
 from .execute import execute_notebook
 from .lesson import recording_summary
@@ -61,6 +62,10 @@ def doctor() -> int:
     except LessonkitError as err:
         print(f"mode: {err}")
     print("keys: " + ", ".join(f"{k} {'set' if v else 'not set'}" for k, v in key_status().items()))
+    here = Path(database_path("lesson.db")).parent
+    where = "this folder" if here == Path.cwd() else str(here)
+    print(f"databases: a lesson's relative database name goes in {where} (per-user data folder: {data_folder()}, "
+          "set LESSONKIT_DATA_DIR to choose)")
     found = [p for d in _recording_dirs() for p in sorted(d.glob("*.json"))]
     print(f"recordings: {len(found)} found" + ("" if found else " (looked in notebooks/recordings and recordings)"))
     for path in found:
@@ -70,7 +75,7 @@ def doctor() -> int:
             said = str(err) if isinstance(err, LessonkitError) else f"{type(err).__name__}: {err}"
             print(f"  {project_relative(path)}: UNREADABLE: {redact(said)}")
     for folder in {p.parent.parent for p in found if p.parent.name == "recordings"}:
-        for note in recover(folder):
+        for note in recover(folder, apply=False):
             print(f"  {note}")
     return 0
 
@@ -94,10 +99,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_rec.add_argument("notebook", type=Path)
     p_rec.add_argument("--script", type=Path, help="author offline: answer from this script file instead of OpenAI")
     p_rec.add_argument("--missing-only", action="store_true", help="keep what is recorded; record only new requests")
+    from .serve import cli as serve_cli  # the serve command lives in lessonkit/serve/cli.py
+
+    serve_cli.add_arguments(sub.add_parser("serve", help="serve the lesson agent over SSE and WebSocket (replay by default)"))
     args = parser.parse_args(argv)
     try:
         if args.command == "doctor":
             return doctor()
+        if args.command == "serve":
+            return serve_cli.main(args)
         if not args.notebook.exists():
             print(f"lessonkit: no notebook at {args.notebook}", file=sys.stderr)
             return 2

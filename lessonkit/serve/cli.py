@@ -1,0 +1,50 @@
+"""``lessonkit serve``: the lesson agent on 127.0.0.1:8000, replayed unless keys say otherwise.
+
+``add_arguments`` fills the subparser ``lessonkit/cli.py`` creates, and ``main(args)`` runs it, so the
+top-level CLI holds only one line for this command.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+
+from lessonkit.modes import active_mode, load_env, parse_mode
+
+from .settings import LESSON_NAME, ServeSettings
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    defaults = ServeSettings()
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--database", type=Path, help="SQLite file for the threads (default: a per-user data file)")
+    parser.add_argument("--mode", choices=("replay", "live", "record"), help="as the lessons: default replay without OPENAI_API_KEY")
+    parser.add_argument("--speed", type=float, help="replay pacing, 0 (instant) to 1 (as recorded)")
+    parser.add_argument("--recordings", type=Path, default=defaults.recordings_dir, help="folder holding the lesson's recording")
+    parser.add_argument("--lesson", default=LESSON_NAME, help="whose recording answers (default %(default)s)")
+    parser.add_argument("--approve-tools", action="store_true", help="pause before each tool call for an approve/reject resume")
+    parser.add_argument("--heartbeat", type=float, default=defaults.heartbeat_s, help="seconds between heartbeats on an idle stream")
+    parser.add_argument("--run-timeout", type=float, default=defaults.run_timeout_s, help="seconds before a run is stopped")
+    parser.add_argument("--log-level", default="info")
+
+
+def main(args: argparse.Namespace) -> int:
+    """Build the app from the arguments and run it with uvicorn until Ctrl-C."""
+    import uvicorn
+
+    from .lesson_app import LessonServe, create_lesson_app, default_database
+
+    load_env()
+    mode = parse_mode(args.mode, "--mode") if args.mode else active_mode()
+    settings = dataclasses.replace(ServeSettings(), heartbeat_s=args.heartbeat, run_timeout_s=args.run_timeout,
+                                   recordings_dir=args.recordings, lesson=args.lesson)
+    options = LessonServe(mode=mode, speed=args.speed, database=args.database, approve_tools=args.approve_tools)
+    recording = settings.recordings_dir / f"{settings.lesson}.json"
+    print(f"lessonkit serve · {mode} mode · http://{args.host}:{args.port} · threads in {args.database or default_database()}", file=sys.stderr)
+    if mode == "replay" and not recording.exists():
+        print(f"lessonkit serve: no recording at {recording}; every turn will fail with RecordingMissError. "
+              "Pass --recordings/--lesson, or record it with keys.", file=sys.stderr)
+    uvicorn.run(create_lesson_app(options, settings), host=args.host, port=args.port, log_level=args.log_level)
+    return 0
