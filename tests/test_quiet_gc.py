@@ -31,8 +31,9 @@ def test_someone_elses_freeze_is_left_alone() -> None:
     gc.freeze()
     try:
         frozen = gc.get_freeze_count()
+        # A frozen object can still be freed (its count only falls), so: nothing added, nothing thawed.
         with quiet_gc():
-            assert gc.get_freeze_count() == frozen
-        assert gc.get_freeze_count() == frozen  # not undone by us
+            assert 0 < gc.get_freeze_count() <= frozen
+        assert 0 < gc.get_freeze_count() <= frozen  # not undone by us
     finally:
         gc.unfreeze()
