@@ -16,6 +16,8 @@ from pathlib import Path
 
 import nbformat
 
+from lessonkit.execute import save_notebook
+
 ROOT = Path(__file__).resolve().parent.parent
 FLOOR_IMPORTS = """import lessonkit, langgraph, langchain_openai, langchain_tavily, ipywidgets
 from lessonkit import checkpoints
@@ -40,7 +42,7 @@ def floor_notebook() -> Path:
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.cells = [nbformat.v4.new_code_cell(FLOOR_IMPORTS)]
     nb.cells[0]["id"] = "floor"
-    nbformat.write(nb, path)
+    save_notebook(nb, path)  # atomic: a killed benchmark never leaves half a notebook for nbval to find
     return path
 
 

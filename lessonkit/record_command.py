@@ -18,7 +18,7 @@ import signal
 import stat
 import tempfile
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Iterator
 
 from .errors import LessonkitError, MissingKeyError
 from .execute import execute_notebook, read_notebook

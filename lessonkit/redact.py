@@ -22,15 +22,22 @@ What goes, and what it becomes (so a reader still knows what was there):
 
 Shorter environment values are left alone: redacting every occurrence of a 3-letter value would
 mangle ordinary text, and a real key is never that short.
+
+Secrets that live nowhere in the environment (``lessonkit serve``'s bearer tokens) are passed as
+``extra=``, or set for a block of code with ``with extra_secrets(tokens):``, which every ``redact`` and
+``redact_data`` call inside the block (and in tasks started from it) honours: each value of 8 or more
+characters becomes ``[redacted token]``, like an environment ``..._TOKEN``.
 """
 from __future__ import annotations
 
 import contextlib
 import os
 import re
+from collections.abc import Iterable, Iterator, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 KEY = "[redacted key]"
 TOKEN = "[redacted token]"
@@ -110,8 +117,25 @@ def _env_rules(secrets: tuple[tuple[str, str], ...]) -> _EnvRules:
     )
 
 
-def _rules(env: Mapping[str, str] | None) -> _EnvRules:
-    return _env_rules(secret_values(os.environ if env is None else env))
+_EXTRA: ContextVar[tuple[str, ...]] = ContextVar("lessonkit_redact_extra", default=())
+
+
+@contextlib.contextmanager
+def extra_secrets(values: Iterable[str]) -> Iterator[None]:
+    """Within the block (and tasks it starts), ``redact`` also removes ``values`` (see the module docstring)."""
+    token = _EXTRA.set(tuple(dict.fromkeys((*_EXTRA.get(), *values))))
+    try:
+        yield
+    finally:
+        _EXTRA.reset(token)
+
+
+def _rules(env: Mapping[str, str] | None, extra: Iterable[str] = ()) -> _EnvRules:
+    found = dict(secret_values(os.environ if env is None else env))
+    for value in (*_EXTRA.get(), *extra):
+        if len(value or "") >= MIN_SECRET_LENGTH:
+            found.setdefault(value, TOKEN)
+    return _env_rules(tuple(sorted(found.items(), key=lambda item: -len(item[0]))))
 
 
 def _redact(text: str, rules: _EnvRules) -> str:
@@ -121,9 +145,9 @@ def _redact(text: str, rules: _EnvRules) -> str:
     return text
 
 
-def redact(text: str, env: Mapping[str, str] | None = None) -> str:
-    """``text`` without keys, tokens or org ids; ``env`` defaults to ``os.environ``."""
-    return _redact(text, _rules(env))
+def redact(text: str, env: Mapping[str, str] | None = None, *, extra: Iterable[str] = ()) -> str:
+    """``text`` without keys, tokens or org ids; ``env`` defaults to ``os.environ``, ``extra`` adds secret values."""
+    return _redact(text, _rules(env, extra))
 
 
 def _redact_data(obj: Any, rules: _EnvRules) -> Any:
@@ -136,12 +160,12 @@ def _redact_data(obj: Any, rules: _EnvRules) -> Any:
     return obj
 
 
-def redact_data(obj: Any, env: Mapping[str, str] | None = None) -> Any:
+def redact_data(obj: Any, env: Mapping[str, str] | None = None, *, extra: Iterable[str] = ()) -> Any:
     """A redacted copy of JSON-like data (dicts, lists, tuples, strings); keys and other values untouched.
 
     Mappings come back as plain dicts (a notebook node: pass it to ``nbformat.from_dict``).
     """
-    return _redact_data(obj, _rules(env))
+    return _redact_data(obj, _rules(env, extra))
 
 
 def redact_exception(err: BaseException, env: Mapping[str, str] | None = None) -> BaseException:

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from bench import checkpointer_growth, fidelity, lookup, suite_cost, throughput, traffic
+from bench import checkpointer_growth, fidelity, lookup, serve_load, suite_cost, throughput, traffic
 
 
 def run(module, monkeypatch: pytest.MonkeyPatch, *argv: str) -> dict:
@@ -45,3 +45,14 @@ def test_suite_cost_small() -> None:
 def test_lookup_small() -> None:
     result = lookup.main(["--sizes", "10,20", "--lookups", "5", "--repeats", "1"])
     assert set(result["sizes"]) == {10, 20}
+
+
+def test_serve_load_small() -> None:
+    result = serve_load.main(["--clients", "3", "--runs", "1", "--tokens", "20", "--first-token", "0.05", "--interval", "0.005",
+                              "--client-timeout", "60", "--overall-timeout", "240"])
+    row = result["per_clients"][3]
+    assert row["server_errors"] == 0 and row["inprocess_errors"] == 0
+    assert row["server_ttft_median_s"] > 0 and row["inprocess_ttft_median_s"] > 0 and row["ttft_ratio_median"] > 0
+    assert row["server_tokens_per_s"] > 0 and row["mb_per_stream"] is not None
+    assert result["turns_expected"] == result["turns_on_disk"] == 4  # the warm-up turn and 3 clients
+    assert result["turns_lost"] == 0

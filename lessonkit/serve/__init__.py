@@ -10,6 +10,7 @@ from typing import Any
 
 _EXPORTS = {
     "create_app": "app", "create_app_with": "app", "ServeSettings": "settings",
+    "background": "background", "BackgroundServer": "background", "ServedAgent": "client",
     "LOCAL_USER": "identity", "ThreadKey": "identity", "current_user": "identity", "stored_thread_id": "identity",
 }
 __all__ = sorted(_EXPORTS)

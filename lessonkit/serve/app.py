@@ -16,8 +16,9 @@ from fastapi import FastAPI
 
 from lessonkit import __version__
 
-from . import routes_meta, routes_runs, routes_threads, routes_ws
+from . import routes_meta, routes_page, routes_runs, routes_threads, routes_ws
 from .errors import install_error_handlers
+from .guards import install_guards
 from .metrics import Metrics
 from .run_manager import RunManager
 from .settings import ServeSettings
@@ -61,6 +62,7 @@ def create_app_with(open_resources: OpenResources, *, settings: ServeSettings | 
     app = FastAPI(title="lessonkit serve", version=__version__, lifespan=lifespan,
                   description="The lesson agent over SSE and WebSocket, with its threads. Event schema: docs/serving.md.")
     install_error_handlers(app)
-    for module in (routes_runs, routes_ws, routes_threads, routes_meta):
+    install_guards(app, settings)  # limits, redaction, CORS (if configured), request metrics, OpenAPI auth/errors
+    for module in (routes_runs, routes_ws, routes_threads, routes_meta, routes_page):
         app.include_router(module.router)
     return app

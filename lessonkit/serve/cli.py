@@ -12,6 +12,7 @@ from pathlib import Path
 
 from lessonkit.modes import active_mode, load_env, parse_mode
 
+from .auth import TokensFileError, bind_refusal, load_tokens, loosely_readable
 from .settings import LESSON_NAME, ServeSettings
 
 
@@ -28,6 +29,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--heartbeat", type=float, default=defaults.heartbeat_s, help="seconds between heartbeats on an idle stream")
     parser.add_argument("--run-timeout", type=float, default=defaults.run_timeout_s, help="seconds before a run is stopped")
     parser.add_argument("--log-level", default="info")
+    parser.add_argument("--tokens", type=Path, metavar="FILE",
+                        help="bearer tokens, one 'user token' line per user (# comments); without it: one local user, loopback only")
+    parser.add_argument("--max-streams", type=int, default=defaults.max_streams,
+                        help="open streams (SSE and WebSocket) at once; one more gets 503 + Retry-After (default %(default)s)")
+    parser.add_argument("--max-message-chars", type=int, default=defaults.max_message_chars,
+                        help="longest message accepted, in characters (default %(default)s; longer: 422)")
+    parser.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
+                        help="allow browser pages from ORIGIN (scheme://host[:port]) to call; repeatable; default: no CORS")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -36,15 +45,37 @@ def main(args: argparse.Namespace) -> int:
 
     from .lesson_app import LessonServe, create_lesson_app, default_database
 
+    try:
+        settings = serve_settings(args)
+    except (TokensFileError, ValueError) as error:
+        print(f"lessonkit serve: {error}", file=sys.stderr)
+        return 2
+    if args.tokens is not None and loosely_readable(args.tokens):
+        print(f"lessonkit serve: warning: others on this machine can read {args.tokens}; chmod 600 it.", file=sys.stderr)
     load_env()
     mode = parse_mode(args.mode, "--mode") if args.mode else active_mode()
-    settings = dataclasses.replace(ServeSettings(), heartbeat_s=args.heartbeat, run_timeout_s=args.run_timeout,
-                                   recordings_dir=args.recordings, lesson=args.lesson)
     options = LessonServe(mode=mode, speed=args.speed, database=args.database, approve_tools=args.approve_tools)
     recording = settings.recordings_dir / f"{settings.lesson}.json"
     print(f"lessonkit serve · {mode} mode · http://{args.host}:{args.port} · threads in {args.database or default_database()}", file=sys.stderr)
     if mode == "replay" and not recording.exists():
         print(f"lessonkit serve: no recording at {recording}; every turn will fail with RecordingMissError. "
               "Pass --recordings/--lesson, or record it with keys.", file=sys.stderr)
-    uvicorn.run(create_lesson_app(options, settings), host=args.host, port=args.port, log_level=args.log_level)
+    who = f"tokens for {len(settings.tokens.users)} users" if settings.tokens else "no tokens: one local user, this machine only"
+    print(f"lessonkit serve: {who} · at most {settings.max_streams} streams · CORS {', '.join(settings.cors_origins) or 'off'}", file=sys.stderr)
+    uvicorn.run(create_lesson_app(options, settings), host=args.host, port=args.port, log_level=args.log_level,
+                ws_max_size=settings.max_body_bytes)
     return 0
+
+
+def serve_settings(args: argparse.Namespace) -> ServeSettings:
+    """The settings the arguments ask for; TokensFileError or ValueError (with what to do) before anything binds."""
+    tokens = load_tokens(args.tokens) if args.tokens is not None else None
+    refusal = bind_refusal(args.host, tokens is not None)
+    if refusal:
+        raise ValueError(refusal)
+    defaults = ServeSettings()
+    return dataclasses.replace(defaults, heartbeat_s=args.heartbeat, run_timeout_s=args.run_timeout,
+                               recordings_dir=args.recordings, lesson=args.lesson, tokens=tokens,
+                               max_streams=args.max_streams, max_message_chars=args.max_message_chars,
+                               max_body_bytes=max(defaults.max_body_bytes, 8 * args.max_message_chars),
+                               cors_origins=tuple(args.cors_origin))

@@ -12,6 +12,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import HTTPConnection
+from starlette.routing import Match
 
 from lessonkit.errors import ThreadBusyError, ThreadIdError, ThreadNotFoundError
 from lessonkit.redact import redact, redact_data
@@ -48,8 +50,27 @@ def status_and_detail(error: Exception) -> tuple[int, str]:
     return 500, f"internal error ({type(error).__name__}); the server log has the details. Try again, and report it if it persists."
 
 
-def _json(status: int, detail: Any, headers: dict[str, str] | None = None) -> JSONResponse:
-    body = {"detail": redact(detail) if isinstance(detail, str) else redact_data(detail)}
+def secrets(connection: HTTPConnection) -> tuple[str, ...]:
+    """The server's bearer tokens: an error body or log line must not show them (handlers for a 500 run
+    outside the request's ``extra_secrets`` block, so they pass them explicitly)."""
+    state = getattr(connection.app.state, "lessonkit", None)
+    tokens = getattr(getattr(state, "settings", None), "tokens", None)
+    return tokens.secrets if tokens is not None else ()
+
+
+def allowed_methods(connection: HTTPConnection) -> list[str]:
+    """Every method some route serves at this request's path (what a 405's ``Allow`` must list)."""
+    from .guards import flat_routes  # here: guards imports the app's modules
+
+    methods: set[str] = set()
+    for route in flat_routes(connection.app.routes):
+        if getattr(route, "methods", None) and route.matches(connection.scope)[0] != Match.NONE:
+            methods |= set(route.methods)
+    return sorted(methods)
+
+
+def _json(status: int, detail: Any, headers: dict[str, str] | None = None, extra: tuple[str, ...] = ()) -> JSONResponse:
+    body = {"detail": redact(detail, extra=extra) if isinstance(detail, str) else redact_data(detail, extra=extra)}
     return JSONResponse(body, status_code=status, headers=headers)
 
 
@@ -68,16 +89,19 @@ def install_error_handlers(app: FastAPI) -> None:
     async def known(request: Request, error: Exception) -> JSONResponse:
         status, detail = status_and_detail(error)
         if status >= 500:
-            log.error("unhandled error on %s %s: %s", request.method, request.url.path, redact(repr(error)))
-        return _json(status, detail)
+            log.error("unhandled error on %s %s: %s", request.method, request.url.path, redact(repr(error), extra=secrets(request)))
+        return _json(status, detail, extra=secrets(request))
 
     async def validation(request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, RequestValidationError)
-        return _json(422, validation_detail(list(error.errors())))
+        return _json(422, validation_detail(list(error.errors())), extra=secrets(request))
 
     async def http(request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, StarletteHTTPException)
-        return _json(error.status_code, error.detail, getattr(error, "headers", None))
+        headers = dict(getattr(error, "headers", None) or {})
+        if error.status_code == 405:  # Starlette names the first matching route's methods; a path may have several routes
+            headers["Allow"] = ", ".join(allowed_methods(request))
+        return _json(error.status_code, error.detail, headers or None, secrets(request))
 
     for kind in (ApiError, ThreadIdError, ThreadNotFoundError, ThreadBusyError, CheckpointNotFoundError, Exception):
         app.add_exception_handler(kind, known)

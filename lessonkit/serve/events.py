@@ -6,7 +6,9 @@ result or an error message may quote a key.
 
 Core types (always sent): ``metadata``, ``token``, ``tool_call``, ``tool_result``, ``interrupt``,
 ``error``, ``end``. Extras a request may ask for with ``stream_mode``: ``nodes`` (``node_start``,
-``node_end``), ``model`` (``model_end`` with usage), ``checkpoints`` (``checkpoint``), ``custom``.
+``node_end``), ``model`` (``model_start``, ``tool_args``, ``model_end`` with usage), ``tools``
+(``tool_start``), ``checkpoints`` (``checkpoint``), ``custom``. With ``model`` and ``tools`` a client
+can rebuild every event lessonkit's panels and timings read (``lessonkit.serve.client``).
 """
 from __future__ import annotations
 
@@ -15,12 +17,13 @@ from typing import Any, Iterable, Literal, Mapping
 
 from lessonkit.redact import redact, redact_data
 from lessonkit.stream.events import (
-    CheckpointSaved, Custom, InterruptRaised, ModelEnd, NodeEnd, NodeStart, StreamEvent, Token, ToolDecision, ToolEnd,
+    CheckpointSaved, Custom, InterruptRaised, ModelEnd, ModelStart, NodeEnd, NodeStart, StreamEvent, Token, ToolDecision,
+    ToolEnd, ToolStart,
 )
 
 WireEvent = dict[str, Any]
-Extra = Literal["nodes", "model", "checkpoints", "custom"]
-EXTRAS: tuple[str, ...] = ("nodes", "model", "checkpoints", "custom")
+Extra = Literal["nodes", "model", "tools", "checkpoints", "custom"]
+EXTRAS: tuple[str, ...] = ("nodes", "model", "tools", "checkpoints", "custom")
 CORE_TYPES: tuple[str, ...] = ("metadata", "token", "tool_call", "tool_result", "interrupt", "error", "end")
 TERMINAL_TYPES = frozenset({"end", "error"})
 END_STATUSES = ("done", "interrupted", "cancelled")
@@ -54,12 +57,23 @@ def to_wire(event: StreamEvent, extras: Iterable[str] = ()) -> WireEvent | None:
     """
     wanted = set(extras)
     if isinstance(event, Token):
-        return {"type": "token", "content": event.text, "call_id": event.call_id} if event.token_kind == "text" else None
+        if event.token_kind == "text":
+            return {"type": "token", "content": event.text, "call_id": event.call_id}
+        if "model" in wanted:  # tool-call arguments as the model streams them
+            return {"type": "tool_args", "content": event.text, "call_id": event.call_id, "index": event.tool_call_index,
+                    "name": event.tool_name}
+        return None
     if isinstance(event, ToolDecision):
-        return {"type": "tool_call", "id": event.tool_call_id, "name": event.tool, "args": dict(event.args), "node": event.node}
+        return {"type": "tool_call", "id": event.tool_call_id, "name": event.tool, "args": dict(event.args), "node": event.node,
+                "call_id": event.model_call_id, "step": event.step}
     if isinstance(event, ToolEnd):
         return {"type": "tool_result", "id": event.tool_call_id, "name": event.tool, "content": event.result,
-                "status": "error" if event.error is not None else "success"}
+                "status": "error" if event.error is not None else "success", "node": event.node}
+    if isinstance(event, ToolStart) and "tools" in wanted:
+        return {"type": "tool_start", "id": event.tool_call_id, "name": event.tool, "args": dict(event.args), "node": event.node}
+    if isinstance(event, ModelStart) and "model" in wanted:
+        return {"type": "model_start", "call_id": event.call_id, "node": event.node, "step": event.step,
+                "namespace": list(event.namespace), "model": event.model, "t": round(event.t, 4)}
     if isinstance(event, InterruptRaised):
         return {"type": "interrupt", "id": event.interrupt_id, "value": event.value, "namespace": list(event.namespace)}
     if isinstance(event, NodeStart) and "nodes" in wanted:
@@ -69,7 +83,8 @@ def to_wire(event: StreamEvent, extras: Iterable[str] = ()) -> WireEvent | None:
                 "writes": list(event.writes), "error": event.error}
     if isinstance(event, ModelEnd) and "model" in wanted:
         return {"type": "model_end", "call_id": event.call_id, "node": event.node, "content": event.text,
-                "finish_reason": event.finish_reason, "input_tokens": event.input_tokens, "output_tokens": event.output_tokens}
+                "finish_reason": event.finish_reason, "input_tokens": event.input_tokens, "output_tokens": event.output_tokens,
+                "step": event.step, "chunks": event.chunks, "namespace": list(event.namespace)}
     if isinstance(event, CheckpointSaved) and "checkpoints" in wanted:
         return {"type": "checkpoint", "checkpoint_id": event.checkpoint_id, "step": event.step, "source": event.source,
                 "next": list(event.next), "message_count": event.message_count, "namespace": list(event.namespace)}

@@ -1,8 +1,15 @@
 """Who is calling, and which stored thread a public thread id means for them: the one place for both.
 
 Every route gets its caller from the ``current_user`` dependency and every thread id from
-``thread_key``, so adding authentication later (a bearer token → a user) changes this module only, and
+``thread_key``, so authentication (a bearer token → a user, ``auth.py``) lives in this module only, and
 no route can forget to scope a thread to its owner.
+
+With a tokens file (``ServeSettings.tokens``) a caller names itself with ``Authorization: Bearer
+<token>``; a WebSocket may instead pass ``?token=<token>`` (browsers cannot set headers on a socket).
+A missing or unknown token is a 401 with ``WWW-Authenticate: Bearer``, for a WebSocket as the HTTP
+answer to its handshake. Without a tokens file every caller is the one local user ``local``, and only
+callers on this machine are answered (403 otherwise): ``lessonkit serve`` also refuses to listen
+anywhere else, but an app served by hand might.
 
 Stored thread ids are ``"<user>/<public id>"``. Neither part may contain ``/`` (users are
 ``[A-Za-z0-9._-]``, public ids the URL-safe ``[A-Za-z0-9._~-]``), so the mapping is one-to-one and
@@ -11,14 +18,18 @@ using the same public id get two different conversations. The SQLite file shows 
 """
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass
 
 from fastapi import Depends, Path
+from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection
 
 from lessonkit.errors import ThreadIdError
 from lessonkit.runs import validate_thread_id
+
+from .auth import bearer_token, is_loopback
 
 LOCAL_USER = "local"
 SEPARATOR = "/"
@@ -43,9 +54,42 @@ class ThreadKey:
         return {"configurable": {"thread_id": self.stored}}
 
 
+UNAUTHORIZED = ("this server needs a bearer token: send the header 'Authorization: Bearer <token>' with the token "
+                "your teacher or administrator gave you (a WebSocket may pass ?token=<token> instead).")
+WRONG_TOKEN = "that bearer token is not valid on this server: check for a typo or an old token, or ask for a new one."
+REMOTE_REFUSED = ("this server has no tokens file, so it answers this machine only; start it with --tokens FILE "
+                  "to serve other machines.")
+
+
 def current_user(connection: HTTPConnection) -> str:
-    """The caller. For now every caller is the one local user; bearer-token auth replaces this body."""
-    return LOCAL_USER
+    """The caller: the user holding the request's bearer token, or ``local`` on a server without tokens.
+
+    Raises a 401 (``WWW-Authenticate: Bearer``) for a missing or unknown token, a 403 for a caller
+    from another machine when the server has no tokens. The token never appears in the answer.
+    """
+    tokens = connection.app.state.lessonkit.settings.tokens
+    if tokens is None:
+        client = connection.client
+        if client is not None and _is_remote(client.host):
+            raise HTTPException(403, REMOTE_REFUSED)
+        return LOCAL_USER
+    token = bearer_token(connection.headers.get("authorization"))
+    if token is None and connection.scope["type"] == "websocket":
+        token = connection.query_params.get("token") or None
+    user = tokens.user_for(token)
+    if user is None:
+        challenge = 'Bearer realm="lessonkit"' + ('' if token is None else ', error="invalid_token"')
+        raise HTTPException(401, UNAUTHORIZED if token is None else WRONG_TOKEN, headers={"WWW-Authenticate": challenge})
+    return user
+
+
+def _is_remote(host: str) -> bool:
+    """A peer address that is an IP and not loopback (a test transport's made-up name is not remote)."""
+    try:
+        ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return False
+    return not is_loopback(host)
 
 
 def check_public_thread_id(thread_id: str, max_length: int = 128) -> str:

@@ -37,7 +37,11 @@ async def info(request: Request, user: str = Depends(current_user)) -> dict[str,
 
 
 @router.get("/health")
-async def health(request: Request, user: str = Depends(current_user)) -> dict[str, Any]:
-    """Run outcomes, response times, tool usage, top errors, open streams; ``degraded`` below a 90 % success rate."""
+async def health(request: Request) -> dict[str, Any]:
+    """Requests, runs, response times, tool usage, top errors, open streams, and ``healthy`` or ``degraded``.
+
+    Public (no token), like a load balancer's probe: it shows counts only, never a thread, user or
+    message. The rule for ``degraded`` is ``metrics.health_status`` (docs/serving.md).
+    """
     state = server(request)
-    return {**state.metrics.snapshot(), "active_runs": state.manager.active_count}
+    return {**state.metrics.snapshot(state.settings.max_streams), "active_runs": state.manager.active_count}

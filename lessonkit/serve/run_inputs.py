@@ -38,6 +38,9 @@ def run_request(body: RunBody, key: ThreadKey, settings: ServeSettings) -> RunRe
         raise ApiError(422, "send exactly one of 'message' (a new turn) or 'resume' (the answer to a pending interrupt).")
     if body.message is not None and not body.message.strip():
         raise ApiError(422, "message is empty: send the user's text.")
+    if body.message is not None and len(body.message) > settings.max_message_chars:
+        raise ApiError(422, f"message is {len(body.message):,} characters long; this server accepts at most "
+                            f"{settings.max_message_chars:,}. Send a shorter message, or split it over several turns.")
     try:
         extras = parse_stream_mode(body.stream_mode)
     except ValueError as error:

@@ -330,7 +330,16 @@ async def watch(
     graph: Any, inputs: Any, config: Mapping[str, Any] | None = None, *, via: Source = "astream",
     modes: Sequence[str] = DEFAULT_MODES, clock: Clock | None = None, **kwargs: Any,
 ) -> AsyncIterator[StreamEvent]:
-    """Run ``graph`` asynchronously and yield normalized events, RunStart first and RunEnd last."""
+    """Run ``graph`` asynchronously and yield normalized events, RunStart first and RunEnd last.
+
+    ``graph`` may also be anything with ``lessonkit_events(inputs, config, clock=..., **kwargs)`` (a served
+    agent, ``lessonkit.serve.client.ServedAgent``): its events are passed on as they are.
+    """
+    served = getattr(graph, "lessonkit_events", None)
+    if callable(served):
+        async for event in served(inputs, config, clock=clock, **kwargs):
+            yield event
+        return
     if via == "astream":
         adapter: StreamAdapter | EventsV2Adapter = StreamAdapter(clock)
         items = graph.astream(inputs, config, stream_mode=list(modes), subgraphs=True, **kwargs)

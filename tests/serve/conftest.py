@@ -6,8 +6,6 @@ WebSocket to the server like any client. Every wait is a bounded loop.
 from __future__ import annotations
 
 import contextlib
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,7 +16,7 @@ import httpx
 import pytest
 import uvicorn
 
-STARTUP_LIMIT_S = 30.0
+from lessonkit.serve.background import STARTUP_LIMIT_S, background
 
 
 @dataclass
@@ -34,25 +32,21 @@ class Served:
 @contextlib.contextmanager
 def serve(app: Any) -> Iterator[Served]:
     """Run ``app`` on a free loopback port until the block ends; the lifespan runs at both ends."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on", ws="websockets-sansio"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    for _ in range(int(STARTUP_LIMIT_S / 0.01)):
-        if server.started or not thread.is_alive():
-            break
-        time.sleep(0.01)
-    if not server.started:
-        raise RuntimeError("uvicorn did not start")
-    try:
-        yield Served(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}", server)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=STARTUP_LIMIT_S)
-        sock.close()
+    with background(app, startup_limit_s=STARTUP_LIMIT_S) as running:
+        yield Served(running.url, running.ws_url, running.server)
+
+
+@contextlib.contextmanager
+def lesson_served(folder: Path, database: Path, *, approve_tools: bool = False) -> Iterator[Served]:
+    """The lesson agent served in replay at speed 0 from the test recording (authored into ``folder``)."""
+    from lessonkit.serve.lesson_app import LessonServe, create_lesson_app
+    from lessonkit.serve.settings import ServeSettings
+    from tests.serve.lesson_recording import record
+
+    app = create_lesson_app(LessonServe(mode="replay", speed=0, database=database, approve_tools=approve_tools),
+                            ServeSettings(recordings_dir=record(folder)))
+    with serve(app) as running:
+        yield running
 
 
 def wait_until(predicate: Any, what: str, limit_s: float = 20.0) -> None:

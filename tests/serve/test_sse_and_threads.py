@@ -5,20 +5,15 @@ from pathlib import Path
 
 import pytest
 
-from lessonkit.serve.lesson_app import LessonServe, create_lesson_app
-from lessonkit.serve.settings import ServeSettings
 
-from .conftest import Served, serve
-from .lesson_recording import ANSWER, QUESTION, record
+from .conftest import Served, lesson_served
+from .lesson_recording import ANSWER, QUESTION
 from .sse_client import stream, types
 
 
 @pytest.fixture(scope="module")
 def served(module_tmp: Path):
-    folder = record(module_tmp / "recordings")
-    app = create_lesson_app(LessonServe(mode="replay", speed=0, database=module_tmp / "serve.db"),
-                            ServeSettings(recordings_dir=folder))
-    with serve(app) as running:
+    with lesson_served(module_tmp / "recordings", module_tmp / "serve.db") as running:
         yield running
 
 
