@@ -30,6 +30,16 @@ from lessonkit import locks
 from lessonkit.errors import CheckpointPathError, DatabaseInUseError, ThreadNotFoundError
 from lessonkit.runs import athread_run, thread_run, validate_thread_id
 
+from lessonkit import postgres as _pg
+from lessonkit.postgres import (  # noqa: F401  (re-exported: checkpoints.postgres_saver(url) etc.)
+    aclose_postgres_saver,
+    async_postgres_saver,
+    close_postgres_saver,
+    postgres_saver,
+)
+
+_SYNC_POSTGRES: tuple[type, ...] = (_pg.PostgresSaver,)
+_ASYNC_POSTGRES: tuple[type, ...] = (_pg.AsyncPostgresSaver,)
 _BUSY_TIMEOUT_S = 30  # wait this long for another process's write lock instead of failing
 
 
@@ -338,7 +348,7 @@ def _history(tuples: list[CheckpointTuple]) -> list[CheckpointSummary]:
 
 
 def _no_async_saver(saver: BaseCheckpointSaver) -> None:
-    if isinstance(saver, AsyncSqliteSaver):
+    if isinstance(saver, (AsyncSqliteSaver, *_ASYNC_POSTGRES)):
         raise TypeError("this is an async saver: use the a-prefixed helper (await alist_threads(...) etc.)")
 
 
@@ -351,6 +361,8 @@ def list_threads(saver: BaseCheckpointSaver) -> list[str]:
         with saver.cursor(transaction=False) as cur:
             cur.execute("SELECT DISTINCT thread_id FROM checkpoints ORDER BY thread_id")
             return [str(row[0]) for row in cur.fetchall()]
+    if isinstance(saver, _SYNC_POSTGRES):
+        return _pg.list_thread_ids(saver)
     return _thread_ids(saver.list(None))
 
 
@@ -390,21 +402,23 @@ def delete_thread(saver: BaseCheckpointSaver, thread_id: str) -> None:
 # ---------------------------------------------------------------- async helpers
 
 async def alist_threads(saver: BaseCheckpointSaver) -> list[str]:
-    """Async list_threads(), for AsyncSqliteSaver (any saver works)."""
-    if isinstance(saver, SqliteSaver):  # sync-only saver: its a-methods raise NotImplementedError
+    """Async list_threads(), for AsyncSqliteSaver and AsyncPostgresSaver (any saver works)."""
+    if isinstance(saver, (SqliteSaver, *_SYNC_POSTGRES)):  # sync-only saver: its a-methods raise NotImplementedError
         return list_threads(saver)
     if isinstance(saver, AsyncSqliteSaver):
         await saver.setup()
         async with saver.lock, saver.conn.execute(
                 "SELECT DISTINCT thread_id FROM checkpoints ORDER BY thread_id") as cur:
             return [str(row[0]) for row in await cur.fetchall()]
+    if isinstance(saver, _ASYNC_POSTGRES):
+        return await _pg.alist_thread_ids(saver)
     return _thread_ids([t async for t in saver.alist(None)])
 
 
 async def athread_messages(saver: BaseCheckpointSaver, thread_id: str) -> list[BaseMessage]:
     """Async thread_messages()."""
     thread_id = validate_thread_id(thread_id)
-    if isinstance(saver, SqliteSaver):
+    if isinstance(saver, (SqliteSaver, *_SYNC_POSTGRES)):
         return thread_messages(saver, thread_id)
     tup = await saver.aget_tuple(_config(thread_id))
     if tup is None:
@@ -415,7 +429,7 @@ async def athread_messages(saver: BaseCheckpointSaver, thread_id: str) -> list[B
 async def athread_history(saver: BaseCheckpointSaver, thread_id: str) -> list[CheckpointSummary]:
     """Async thread_history()."""
     thread_id = validate_thread_id(thread_id)
-    if isinstance(saver, SqliteSaver):
+    if isinstance(saver, (SqliteSaver, *_SYNC_POSTGRES)):
         return thread_history(saver, thread_id)
     tuples = [t async for t in saver.alist(_config(thread_id))]
     if not tuples:
@@ -425,7 +439,7 @@ async def athread_history(saver: BaseCheckpointSaver, thread_id: str) -> list[Ch
 
 async def adelete_thread(saver: BaseCheckpointSaver, thread_id: str) -> None:
     """Async delete_thread()."""
-    if isinstance(saver, SqliteSaver):
+    if isinstance(saver, (SqliteSaver, *_SYNC_POSTGRES)):
         return delete_thread(saver, thread_id)
     thread_id = validate_thread_id(thread_id)
     known = await alist_threads(saver)

@@ -1,0 +1,227 @@
+"""Postgres checkpointers: one database for a whole class, or for several ``lessonkit serve`` instances (issue 11).
+
+``postgres_saver(url)`` and ``await async_postgres_saver(url)`` hand back a ready saver, like the SQLite helpers:
+LangGraph's ``PostgresSaver`` / ``AsyncPostgresSaver`` on a psycopg connection pool, with what the saver's users
+trip over already handled:
+
+* every pooled connection is ``autocommit=True`` (the saver commits nothing itself), ``row_factory=dict_row`` (it
+  reads rows by column name) and ``prepare_threshold=None`` (no server-side prepared statements, which break
+  behind PgBouncer in transaction mode and similar poolers);
+* ``setup()`` (create tables, run migrations) once, on its own autocommit connection, outside any transaction,
+  under an advisory lock so two instances starting together do not race on the migrations table;
+* a pooled connection is checked before use (a Postgres restart leaves dead connections in the pool);
+* the pool is closed at exit (``close_postgres_saver`` / ``await aclose_postgres_saver`` close it sooner), so
+  nothing hangs;
+* a wrong host, port, database, user or password raises ``PostgresConnectError`` naming host, port, database
+  and user, never the password.
+
+Run locks: for now each saver gets the in-process lock table shared by every saver on the same database in this
+process (``locks.use_thread_locks``). Serializing runs across processes/instances (advisory locks) is still to do.
+"""
+from __future__ import annotations
+
+import contextlib
+import threading
+import weakref
+from typing import Any
+
+import psycopg
+from langgraph.checkpoint.postgres import PostgresSaver
+from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+from psycopg.conninfo import conninfo_to_dict
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
+
+from lessonkit import locks
+from lessonkit.errors import CheckpointPathError
+from lessonkit.redact import redact
+
+__all__ = [
+    "AsyncPostgresSaver",
+    "PostgresConnectError",
+    "PostgresSaver",
+    "aclose_postgres_saver",
+    "async_postgres_saver",
+    "close_postgres_saver",
+    "describe_url",
+    "is_postgres_url",
+    "postgres_saver",
+]
+
+CONNECT_TIMEOUT_S = 10
+POOL_MAX_SIZE = 10
+CONNECTION_KWARGS: dict[str, Any] = {"autocommit": True, "row_factory": dict_row, "prepare_threshold": None}
+_SETUP_LOCK_KEY = 0x6C6B5F7067  # pg_advisory_lock key held while setup() runs ("lk_pg")
+
+
+class PostgresConnectError(CheckpointPathError):
+    """Cannot connect to (or set up) the Postgres database; the message names the host, never the password."""
+
+
+def is_postgres_url(value: str) -> bool:
+    return value.startswith(("postgresql://", "postgres://"))
+
+
+def _parts(url: str) -> dict[str, Any]:
+    try:
+        return conninfo_to_dict(url)
+    except psycopg.ProgrammingError as exc:
+        raise PostgresConnectError(f"not a Postgres connection URL ({_scrub(str(exc), url)}); expected "
+                                   "postgresql://USER:PASSWORD@HOST:PORT/DATABASE") from None
+
+
+def describe_url(url: str) -> str:
+    """``user@host:port/database``: what a message may say about a URL (no password)."""
+    p = _parts(url)
+    host = p.get("host") or p.get("hostaddr") or "localhost (socket)"
+    return f"{p.get('user') or '(default user)'}@{host}:{p.get('port') or 5432}/{p.get('dbname') or '(default database)'}"
+
+
+def _scrub(text: str, url: str) -> str:
+    """Error text with the URL's password (and the URL itself) taken out, then lessonkit's usual redaction."""
+    password = None
+    with contextlib.suppress(Exception):
+        password = conninfo_to_dict(url).get("password")
+    text = text.replace(url, "<url>")
+    if password:
+        text = text.replace(str(password), "[redacted password]")
+    return redact(text)
+
+
+def _connect_error(url: str, exc: BaseException, doing: str = "connect to") -> PostgresConnectError:
+    reason = " ".join(_scrub(str(exc), url).split()) or type(exc).__name__
+    return PostgresConnectError(f"cannot {doing} the Postgres checkpoint database {describe_url(url)}: {reason}. "
+                                "Check the host, port, database name, user and password in the URL, and that "
+                                "the server is running and accepts connections from here.")
+
+
+def _setup(url: str) -> None:
+    """Connect once (the clear error comes from here, not a pool timeout), then setup() outside a transaction."""
+    try:
+        with psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT_S, **CONNECTION_KWARGS) as conn:
+            conn.execute("SELECT pg_advisory_lock(%s)", (_SETUP_LOCK_KEY,))
+            try:
+                PostgresSaver(conn).setup()
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s)", (_SETUP_LOCK_KEY,))
+    except psycopg.Error as exc:
+        raise _connect_error(url, exc) from None
+
+
+async def _asetup(url: str) -> None:
+    try:
+        async with await psycopg.AsyncConnection.connect(url, connect_timeout=CONNECT_TIMEOUT_S,
+                                                         **CONNECTION_KWARGS) as conn:
+            await conn.execute("SELECT pg_advisory_lock(%s)", (_SETUP_LOCK_KEY,))
+            try:
+                await AsyncPostgresSaver(conn).setup()
+            finally:
+                await conn.execute("SELECT pg_advisory_unlock(%s)", (_SETUP_LOCK_KEY,))
+    except psycopg.Error as exc:
+        raise _connect_error(url, exc) from None
+
+
+# ---------------------------------------------------------------- run locks (in this process for now)
+
+_LOCKS: dict[str, locks.MemoryThreadLocks] = {}
+_LOCKS_MUTEX = threading.Lock()
+
+
+def _share_locks(saver: Any, url: str) -> None:
+    name = f"postgres {describe_url(url)}"
+    with _LOCKS_MUTEX:
+        table = _LOCKS.get(name)
+        if table is None:
+            table = _LOCKS[name] = locks.MemoryThreadLocks(name)
+    locks.use_thread_locks(saver, table)
+
+
+# ---------------------------------------------------------------- savers
+
+_OPEN_POOLS: weakref.WeakSet[ConnectionPool] = weakref.WeakSet()
+
+
+def _close_pools_at_exit() -> None:
+    for pool in list(_OPEN_POOLS):
+        with contextlib.suppress(Exception):
+            pool.close(timeout=5)
+    _OPEN_POOLS.clear()
+
+
+# Before the interpreter joins non-daemon threads (as checkpoints.py does for aiosqlite).
+getattr(threading, "_register_atexit", __import__("atexit").register)(_close_pools_at_exit)
+
+
+def postgres_saver(url: str, *, max_size: int = POOL_MAX_SIZE) -> PostgresSaver:
+    """A Postgres-backed saver, set up and ready to pass to compile(); ``url`` is ``postgresql://user:pw@host:port/db``."""
+    _parts(url)
+    _setup(url)
+    pool = ConnectionPool(url, min_size=1, max_size=max_size, kwargs=dict(CONNECTION_KWARGS), open=False,
+                          check=ConnectionPool.check_connection, name=describe_url(url))
+    try:
+        pool.open(wait=True, timeout=CONNECT_TIMEOUT_S)
+    except (PoolTimeout, psycopg.Error) as exc:
+        with contextlib.suppress(Exception):
+            pool.close(timeout=1)
+        raise _connect_error(url, exc) from None
+    _OPEN_POOLS.add(pool)
+    saver = PostgresSaver(pool)
+    _share_locks(saver, url)
+    return saver
+
+
+async def async_postgres_saver(url: str, *, max_size: int = POOL_MAX_SIZE) -> AsyncPostgresSaver:
+    """The async twin of postgres_saver() for ainvoke/astream."""
+    _parts(url)
+    await _asetup(url)
+    pool = AsyncConnectionPool(url, min_size=1, max_size=max_size, kwargs=dict(CONNECTION_KWARGS), open=False,
+                               check=AsyncConnectionPool.check_connection, name=describe_url(url))
+    try:
+        await pool.open(wait=True, timeout=CONNECT_TIMEOUT_S)
+    except (PoolTimeout, psycopg.Error) as exc:
+        with contextlib.suppress(Exception):
+            await pool.close(timeout=1)
+        raise _connect_error(url, exc) from None
+    saver = AsyncPostgresSaver(pool)
+    _share_locks(saver, url)
+    return saver
+
+
+def close_postgres_saver(saver: PostgresSaver) -> None:
+    """Close a sync Postgres saver's pool now rather than at exit."""
+    pool = saver.conn
+    if isinstance(pool, ConnectionPool):
+        _OPEN_POOLS.discard(pool)
+        pool.close(timeout=5)
+    elif isinstance(pool, psycopg.Connection):
+        pool.close()
+
+
+async def aclose_postgres_saver(saver: AsyncPostgresSaver | PostgresSaver) -> None:
+    """Close a Postgres saver's pool (either kind)."""
+    if isinstance(saver, PostgresSaver):
+        close_postgres_saver(saver)
+        return
+    pool = saver.conn
+    if isinstance(pool, AsyncConnectionPool):
+        await pool.close(timeout=5)
+    elif isinstance(pool, psycopg.AsyncConnection):
+        await pool.close()
+
+
+# ---------------------------------------------------------------- thread listing (used by lessonkit.checkpoints)
+
+_THREADS_SQL = "SELECT DISTINCT thread_id FROM checkpoints"
+
+
+def list_thread_ids(saver: PostgresSaver) -> list[str]:
+    """Distinct thread ids in one query (sorted in Python, so the order is SQLite's whatever the collation)."""
+    with saver._cursor() as cur:
+        cur.execute(_THREADS_SQL)
+        return sorted(str(row["thread_id"]) for row in cur.fetchall())
+
+
+async def alist_thread_ids(saver: AsyncPostgresSaver) -> list[str]:
+    async with saver._cursor() as cur:
+        await cur.execute(_THREADS_SQL)
+        return sorted(str(row["thread_id"]) for row in await cur.fetchall())
