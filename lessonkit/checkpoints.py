@@ -10,9 +10,11 @@ import atexit
 import contextlib
 import gc
 import hashlib
+import itertools
 import os
 import sqlite3
 import threading
+import time
 import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -131,6 +133,15 @@ def _checked_path(path: str | os.PathLike[str], *, fresh: bool = False) -> str:
     return p
 
 
+_OPEN_TRIES, _OPEN_PAUSE_S = 50, 0.1
+
+
+def _open_again(exc: sqlite3.Error, attempt: int) -> bool:
+    """Whether to try opening again: two processes switching one new file to WAL at the same moment get
+    'database is locked' at once (SQLite does not wait on its busy timeout there); a moment later it works."""
+    return "locked" in str(exc) and attempt + 1 < _OPEN_TRIES
+
+
 def _open_error(path: str, exc: BaseException) -> CheckpointPathError:
     return CheckpointPathError(
         f"cannot open {path!r} as a checkpoint database ({exc}). "
@@ -228,17 +239,21 @@ def sqlite_saver(path: str | os.PathLike[str], *, fresh: bool = False) -> Sqlite
             if isinstance(old, SqliteSaver):
                 close_sync_saver(old)
     p = _checked_path(path, fresh=fresh)
-    conn = None
-    try:
-        conn = sqlite3.connect(p, check_same_thread=False, timeout=_BUSY_TIMEOUT_S)
-        if p != ":memory:":  # WAL: readers don't block the writer, two processes can share a file
-            conn.execute("PRAGMA journal_mode=WAL")
-        saver = SqliteSaver(conn)
-        saver.setup()
-    except sqlite3.Error as exc:
-        if conn is not None:
-            conn.close()
-        raise _open_error(p, exc) from exc
+    for attempt in itertools.count():
+        conn = None
+        try:
+            conn = sqlite3.connect(p, check_same_thread=False, timeout=_BUSY_TIMEOUT_S)
+            if p != ":memory:":  # WAL: readers don't block the writer, two processes can share a file
+                conn.execute("PRAGMA journal_mode=WAL")
+            saver = SqliteSaver(conn)
+            saver.setup()
+            break
+        except sqlite3.Error as exc:
+            if conn is not None:
+                conn.close()
+            if not _open_again(exc, attempt):
+                raise _open_error(p, exc) from exc
+            time.sleep(_OPEN_PAUSE_S)
     locks.register_saver_path(saver, p)  # runs on its threads take turns across processes; fresh=True elsewhere waits
     return saver
 
@@ -281,17 +296,21 @@ async def async_sqlite_saver(path: str | os.PathLike[str], *, fresh: bool = Fals
         for old in locks.savers_of(database_path(path)):
             await close_saver(old)
     p = _checked_path(path, fresh=fresh)
-    conn = None
-    try:
-        conn = await aiosqlite.connect(p, timeout=_BUSY_TIMEOUT_S)
-        if p != ":memory:":
-            await (await conn.execute("PRAGMA journal_mode=WAL")).close()
-        saver = AsyncSqliteSaver(conn)
-        await saver.setup()
-    except sqlite3.Error as exc:
-        if conn is not None:
-            await conn.close()
-        raise _open_error(p, exc) from exc
+    for attempt in itertools.count():
+        conn = None
+        try:
+            conn = await aiosqlite.connect(p, timeout=_BUSY_TIMEOUT_S)
+            if p != ":memory:":
+                await (await conn.execute("PRAGMA journal_mode=WAL")).close()
+            saver = AsyncSqliteSaver(conn)
+            await saver.setup()
+            break
+        except sqlite3.Error as exc:
+            if conn is not None:
+                await conn.close()
+            if not _open_again(exc, attempt):
+                raise _open_error(p, exc) from exc
+            await asyncio.sleep(_OPEN_PAUSE_S)
     locks.register_saver_path(saver, p)
     _OPEN_ASYNC.add(conn)
     return saver
