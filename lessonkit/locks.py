@@ -508,14 +508,20 @@ def _known(saver: Any) -> tuple[ThreadLocks | None, str | None]:
         return _SAVER_LOCKS.get(saver), _PATHS.get(saver)
 
 
+def _known_or_sync(saver: Any) -> tuple[ThreadLocks | None, str | None]:
+    """What is known of a saver already, or what a sync saver's connection says of its file."""
+    locks, database = _known(saver)
+    if locks is None and database is None and isinstance(saver, SqliteSaver):
+        database = _sqlite_file(saver)
+    return locks, database
+
+
 def thread_locks_for(saver: Any) -> ThreadLocks:
     """The run locks a saver's threads use: its file's, else the saver's own in-process table."""
-    locks, database = _known(saver)
+    locks, database = _known_or_sync(saver)
     if locks is not None:
         return locks
-    if database is None and isinstance(saver, SqliteSaver):
-        database = _sqlite_file(saver)
-    elif database is None and isinstance(saver, AsyncSqliteSaver):
+    if database is None and isinstance(saver, AsyncSqliteSaver):
         database = _asqlite_file_from_another_thread(saver)
         if database == _UNKNOWN:  # the run fails in LangGraph anyway; remember nothing
             return _own_table(saver)
@@ -524,12 +530,10 @@ def thread_locks_for(saver: Any) -> ThreadLocks:
 
 async def athread_locks_for(saver: Any) -> ThreadLocks:
     """thread_locks_for(), which can also ask an AsyncSqliteSaver's connection for its file."""
-    locks, database = _known(saver)
+    locks, database = _known_or_sync(saver)
     if locks is not None:
         return locks
-    if database is None and isinstance(saver, SqliteSaver):
-        database = _sqlite_file(saver)
-    elif database is None and isinstance(saver, AsyncSqliteSaver):
+    if database is None and isinstance(saver, AsyncSqliteSaver):
         database = await _asqlite_file(saver)
     return _remember(saver, database)
 

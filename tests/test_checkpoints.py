@@ -163,34 +163,6 @@ def test_list_messages_history_delete(saver):
         assert not str(err.value).startswith('"')  # not KeyError's repr-quoting
 
 
-def test_async_helpers_on_async_saver(tmp_path):
-    async def main():
-        saver = await ck.async_sqlite_saver(tmp_path / "chat.db")
-        try:
-            app = build_app(saver)
-            for tid, text in [("b", "x"), ("a", "y"), ("b", "z")]:
-                await app.ainvoke({"messages": [HumanMessage(text)]}, cfg(tid))
-            threads = await ck.alist_threads(saver)
-            msgs = contents(await ck.athread_messages(saver, "b"))
-            hist = await ck.athread_history(saver, "b")
-            await ck.adelete_thread(saver, "b")
-            after = await ck.alist_threads(saver)
-            with pytest.raises(ThreadNotFoundError, match="'b'.*'a'"):
-                await ck.athread_messages(saver, "b")
-            with pytest.raises(ThreadNotFoundError):
-                await ck.adelete_thread(saver, "b")
-            return threads, msgs, hist, after
-        finally:
-            await ck.close_saver(saver)
-
-    threads, msgs, hist, after = asyncio.run(main())
-    assert threads == ["a", "b"]
-    assert msgs == ["x", "echo: x", "z", "echo: z"]
-    assert [h.step for h in hist] == [-1, 0, 1, 2, 3, 4]
-    assert [h.writes for h in hist][-1] == ("echo",)
-    assert after == ["a"]
-
-
 def test_sync_helper_rejects_async_saver(tmp_path):
     async def main():
         saver = await ck.async_sqlite_saver(tmp_path / "chat.db")

@@ -125,6 +125,7 @@ def test_async_helpers(store):
     assert threads == ["a", "b"]
     assert msgs == ["x", "echo: x", "z", "echo: z"]
     assert [h.step for h in hist] == [-1, 0, 1, 2, 3, 4]
+    assert [h.writes for h in hist][-1] == ("echo",)
     assert after == ["a"]
 
 

@@ -74,7 +74,7 @@ def test_openai_401_wording_keeps_its_meaning(secrets: dict[str, str]) -> None:
 
 
 @pytest.mark.parametrize("text, expected", [
-    ("Rate limit reached for gpt-4o in organization org-AbCdEf123GhIjKl456MnOp on tokens per min", "Rate limit reached for gpt-4o in organization [redacted org id] on tokens per min"),
+    ("Rate limit reached for gpt-4o in organization org-" + "AbCdEf123GhIjKl456MnOp" + " on tokens per min", "Rate limit reached for gpt-4o in organization [redacted org id] on tokens per min"),
     ("an org-chart, org-wide changes, a task-force", "an org-chart, org-wide changes, a task-force"),
     ('{"Authorization": "Bearer abc.def-ghi.jkl-mno1"}', '{"Authorization": "[redacted token]"}'),
     ("authorization: bearer tvly-" + "x1" * 10, "authorization: [redacted token]"),
