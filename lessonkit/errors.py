@@ -86,3 +86,8 @@ class DatabaseInUseError(LessonkitError):
 
 class CorruptScriptError(LessonkitError):
     """An authoring script that cannot be used: not JSON, not UTF-8, a folder, or an entry of the wrong shape."""
+
+
+class DatabaseUnavailableError(LessonkitError):
+    """The checkpoint database went away mid-run (a Postgres restart, a dropped connection): the turn is not saved
+    past its last checkpoint, every earlier one is kept, and the next turn works once the database is back."""

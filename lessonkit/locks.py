@@ -71,10 +71,14 @@ def current_owner() -> Owner:
 
 @dataclass(frozen=True)
 class Holder:
-    """Who holds a lock that was asked for: a pid (None when the platform cannot tell), and the owner when it is this process."""
+    """Who holds a lock that was asked for: a pid (None when the platform cannot tell), and the owner when it is this process.
+
+    ``where`` describes a holder on another machine (a Postgres session's "lessonkit pid 12 on host-b"), when known.
+    """
 
     pid: int | None
     owner: Owner | None = None
+    where: str | None = None
 
 
 class ThreadLocks(Protocol):

@@ -15,14 +15,15 @@ trip over already handled:
 * a wrong host, port, database, user or password raises ``PostgresConnectError`` naming host, port, database
   and user, never the password.
 
-Run locks: for now each saver gets the in-process lock table shared by every saver on the same database in this
-process (``locks.use_thread_locks``). Serializing runs across processes/instances (advisory locks) is still to do.
+Run locks: every saver on one database gets ``pg_locks.AdvisoryThreadLocks`` (``locks.use_thread_locks``), so one
+run per thread holds across processes and machines: two ``lessonkit serve`` instances, or a server and a notebook.
 """
 from __future__ import annotations
 
 import contextlib
 import threading
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -33,7 +34,8 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
 
 from lessonkit import locks
-from lessonkit.errors import CheckpointPathError
+from lessonkit.errors import CheckpointPathError, DatabaseUnavailableError
+from lessonkit.pg_locks import AdvisoryThreadLocks
 from lessonkit.redact import redact
 
 __all__ = [
@@ -41,6 +43,7 @@ __all__ = [
     "PostgresConnectError",
     "PostgresSaver",
     "aclose_postgres_saver",
+    "check_database",
     "async_postgres_saver",
     "close_postgres_saver",
     "describe_url",
@@ -121,18 +124,42 @@ async def _asetup(url: str) -> None:
         raise _connect_error(url, exc) from None
 
 
-# ---------------------------------------------------------------- run locks (in this process for now)
+def unavailable_error(saver: Any, error: BaseException) -> DatabaseUnavailableError | None:
+    """What a run that lost its Postgres connection should raise instead of psycopg's own error (None: not that)."""
+    if not isinstance(error, (psycopg.OperationalError, PoolTimeout)) or not isinstance(saver, (PostgresSaver, AsyncPostgresSaver)):
+        return None
+    pool = saver.conn
+    where = getattr(pool, "name", None) or "(this saver's)"
+    reason = " ".join(redact(str(error)).split()) or type(error).__name__
+    return DatabaseUnavailableError(
+        f"the Postgres checkpoint database {where} went away during this run ({reason}). This turn was not saved "
+        "past its last checkpoint; every earlier turn is kept. Run the turn again once the database is back "
+        "(a restarted server is picked up by itself).")
 
-_LOCKS: dict[str, locks.MemoryThreadLocks] = {}
+
+# ---------------------------------------------------------------- run locks, across every process on the database
+
+_LOCKS: dict[str, AdvisoryThreadLocks] = {}
 _LOCKS_MUTEX = threading.Lock()
 
 
+def _lock_session(url: str) -> Callable[[str], psycopg.Connection]:
+    def connect(name: str) -> psycopg.Connection:
+        try:
+            return psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT_S, application_name=name,
+                                   autocommit=True, prepare_threshold=None)
+        except psycopg.Error as exc:
+            raise _connect_error(url, exc) from None
+    return connect
+
+
 def _share_locks(saver: Any, url: str) -> None:
+    """Every saver of this process on one database shares one lock session (advisory locks are per session)."""
     name = f"postgres {describe_url(url)}"
     with _LOCKS_MUTEX:
         table = _LOCKS.get(name)
         if table is None:
-            table = _LOCKS[name] = locks.MemoryThreadLocks(name)
+            table = _LOCKS[name] = AdvisoryThreadLocks(name, _lock_session(url))
     locks.use_thread_locks(saver, table)
 
 
@@ -150,6 +177,12 @@ def _close_pools_at_exit() -> None:
 
 # Before the interpreter joins non-daemon threads (as checkpoints.py does for aiosqlite).
 getattr(threading, "_register_atexit", __import__("atexit").register)(_close_pools_at_exit)
+
+
+def check_database(url: str) -> None:
+    """Connect once and set the tables up: PostgresConnectError (host named, no password) if that cannot be done."""
+    _parts(url)
+    _setup(url)
 
 
 def postgres_saver(url: str, *, max_size: int = POOL_MAX_SIZE) -> PostgresSaver:

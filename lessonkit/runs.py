@@ -34,6 +34,7 @@ from langgraph.graph.state import CompiledStateGraph
 
 from lessonkit import locks
 from lessonkit.errors import ThreadBusyError, ThreadIdError
+from lessonkit.postgres import unavailable_error
 
 try:
     # The merge LangGraph's own runs apply to a config (the graph's bound config, the ambient one of an
@@ -136,10 +137,12 @@ def busy_error(ask: _Ask, holder: locks.Holder, waited: float | None = None) -> 
     """The message for a busy thread: where the other run is, and what to do."""
     if holder.owner is not None:
         where = f"this process (pid {holder.pid})"
+    elif holder.where:
+        where = holder.where
     else:
         where = f"process {holder.pid}" if holder.pid else "another process"
     store = re.sub(r" at 0x[0-9a-f]+$", "", ask.store)  # no memory address or home folder in a notebook's output
-    store = os.path.basename(store) if os.sep in store else store
+    store = os.path.basename(store) if os.path.isabs(store) else store  # a file's name; a Postgres user@host/db as it is
     head = f"thread {ask.thread_id!r} of {store} is busy: another run on it is in progress in {where}."
     background = holder.owner is not None and holder.owner.task is not None and holder.owner.task is not ask.me.task
     if background and _would_deadlock(ask, holder):
@@ -294,6 +297,18 @@ async def athread_run(saver: Any, thread_id: object, *, multitask: Multitask = "
 
 # ---------------------------------------------------------------- the guarded graph
 
+@contextlib.contextmanager
+def _database_errors(saver: Any) -> Iterator[None]:
+    """A run whose database went away mid-run raises DatabaseUnavailableError saying what was kept, not psycopg's text."""
+    try:
+        yield
+    except Exception as error:
+        better = unavailable_error(saver, error)
+        if better is None:
+            raise
+        raise better from None
+
+
 class GuardedGraph(CompiledStateGraph):
     """A compiled graph whose runs and state updates take their thread's run lock (see the module docstring)."""
 
@@ -309,7 +324,7 @@ class GuardedGraph(CompiledStateGraph):
     def stream(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Iterator[Any]:  # type: ignore[override]
         claim = _claim(self.checkpointer, self._thread(config), self.lessonkit_runs)
         try:  # only the run's own steps are inside it: the caller's code between chunks is not
-            with contextlib.closing(super().stream(input, config, **kwargs)) as chunks:
+            with _database_errors(self.checkpointer), contextlib.closing(super().stream(input, config, **kwargs)) as chunks:
                 while (chunk := claim.step(chunks)) is not _END:
                     yield chunk
         finally:
@@ -318,9 +333,10 @@ class GuardedGraph(CompiledStateGraph):
     async def astream(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> AsyncIterator[Any]:  # type: ignore[override]
         claim = await _aclaim(self.checkpointer, self._thread(config), self.lessonkit_runs)
         try:
-            async with contextlib.aclosing(super().astream(input, config, **kwargs)) as chunks:
-                while (chunk := await claim.astep(chunks)) is not _END:
-                    yield chunk
+            with _database_errors(self.checkpointer):
+                async with contextlib.aclosing(super().astream(input, config, **kwargs)) as chunks:
+                    while (chunk := await claim.astep(chunks)) is not _END:
+                        yield chunk
         finally:
             await _arelease(claim)
 

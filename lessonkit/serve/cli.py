@@ -20,7 +20,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     defaults = ServeSettings()
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--database", type=Path, help="SQLite file for the threads (default: a per-user data file)")
+    parser.add_argument("--database", metavar="FILE_OR_URL",
+                        help="where threads live: a SQLite file, or postgresql://USER:PASSWORD@HOST:PORT/DB to share them "
+                             "between instances (default: $LESSONKIT_DATABASE_URL, else a per-user SQLite file)")
     parser.add_argument("--mode", choices=("replay", "live", "record"), help="as the lessons: default replay without OPENAI_API_KEY")
     parser.add_argument("--speed", type=float, help="replay pacing, 0 (instant) to 1 (as recorded)")
     parser.add_argument("--recordings", type=Path, default=defaults.recordings_dir, help="folder holding the lesson's recording")
@@ -43,20 +45,26 @@ def main(args: argparse.Namespace) -> int:
     """Build the app from the arguments and run it with uvicorn until Ctrl-C."""
     import uvicorn
 
-    from .lesson_app import LessonServe, create_lesson_app, default_database
+    from lessonkit.errors import CheckpointPathError
+    from lessonkit.postgres import check_database
 
+    from .lesson_app import LessonServe, choose_database, create_lesson_app, describe_database
+
+    load_env()
     try:
         settings = serve_settings(args)
-    except (TokensFileError, ValueError) as error:
+        database = choose_database(args.database)
+        if isinstance(database, str):  # a Postgres URL: say now if it cannot be reached, not in a startup traceback
+            check_database(database)
+    except (TokensFileError, ValueError, CheckpointPathError) as error:
         print(f"lessonkit serve: {error}", file=sys.stderr)
         return 2
     if args.tokens is not None and loosely_readable(args.tokens):
         print(f"lessonkit serve: warning: others on this machine can read {args.tokens}; chmod 600 it.", file=sys.stderr)
-    load_env()
     mode = parse_mode(args.mode, "--mode") if args.mode else active_mode()
-    options = LessonServe(mode=mode, speed=args.speed, database=args.database, approve_tools=args.approve_tools)
+    options = LessonServe(mode=mode, speed=args.speed, database=database, approve_tools=args.approve_tools)
     recording = settings.recordings_dir / f"{settings.lesson}.json"
-    print(f"lessonkit serve · {mode} mode · http://{args.host}:{args.port} · threads in {args.database or default_database()}", file=sys.stderr)
+    print(f"lessonkit serve · {mode} mode · http://{args.host}:{args.port} · threads in {describe_database(database)}", file=sys.stderr)
     if mode == "replay" and not recording.exists():
         print(f"lessonkit serve: no recording at {recording}; every turn will fail with RecordingMissError. "
               "Pass --recordings/--lesson, or record it with keys.", file=sys.stderr)

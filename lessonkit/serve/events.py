@@ -27,7 +27,7 @@ EXTRAS: tuple[str, ...] = ("nodes", "model", "tools", "checkpoints", "custom")
 CORE_TYPES: tuple[str, ...] = ("metadata", "token", "tool_call", "tool_result", "interrupt", "error", "end")
 TERMINAL_TYPES = frozenset({"end", "error"})
 END_STATUSES = ("done", "interrupted", "cancelled")
-ERROR_CODES = ("timeout", "busy", "failed", "cancelled")
+ERROR_CODES = ("timeout", "busy", "database_unavailable", "failed", "cancelled")
 DONE = "data: [DONE]\n\n"
 HEARTBEAT = ": heartbeat\n\n"
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,16 +17,38 @@ from fastapi import FastAPI
 from lessonkit import build_agent, checkpoints
 from lessonkit.lesson import start
 from lessonkit.modes import Mode
+from lessonkit.postgres import describe_url, is_postgres_url
 
 from .app import Resources, create_app_with
 from .settings import ServeSettings
 
 DATABASE_NAME = "serve.db"
+DATABASE_URL_VARIABLE = "LESSONKIT_DATABASE_URL"
+Database = Path | str  # a SQLite file, or a postgresql:// URL
 
 
 def default_database() -> Path:
     """A per-user file, so students sharing a machine (or a class folder) never share threads."""
     return checkpoints.data_folder() / DATABASE_NAME
+
+
+def choose_database(given: str | os.PathLike[str] | None, environ: Mapping[str, str] = os.environ) -> Database:
+    """Where the threads live: ``--database`` (a file or a postgresql:// URL), else $LESSONKIT_DATABASE_URL, else the per-user file."""
+    chosen = os.fspath(given) if given is not None else (environ.get(DATABASE_URL_VARIABLE) or "").strip()
+    if not chosen:
+        return default_database()
+    if is_postgres_url(chosen):
+        describe_url(chosen)  # a malformed URL fails here, before anything binds
+        return chosen
+    if "://" in chosen:
+        raise ValueError(f"{chosen.split('://', 1)[0]}:// is not a database lessonkit serve knows: give a SQLite file "
+                         "path or a postgresql://USER:PASSWORD@HOST:PORT/DATABASE URL")
+    return Path(chosen)
+
+
+def describe_database(database: Database) -> str:
+    """What a banner, /info or a log may say about the database: a file's path, or user@host:port/db (never a password)."""
+    return describe_url(database) if isinstance(database, str) and is_postgres_url(database) else str(database)
 
 
 @dataclass(frozen=True)
@@ -35,7 +57,7 @@ class LessonServe:
 
     mode: Mode | None = None
     speed: float | None = None
-    database: Path | None = None
+    database: Database | None = None  # None: $LESSONKIT_DATABASE_URL, else the per-user SQLite file
     approve_tools: bool = False
 
 
@@ -46,23 +68,37 @@ def lesson_resources(options: LessonServe, settings: ServeSettings) -> Any:
     async def opened() -> AsyncIterator[Resources]:
         lesson = start(settings.lesson, mode=options.mode, speed=options.speed,
                        recordings_dir=settings.recordings_dir, announce=False)
-        database = Path(options.database or default_database())
-        if not database.parent.exists() and str(database) != ":memory:":
-            os.makedirs(database.parent, exist_ok=True)
-        saver = await checkpoints.async_sqlite_saver(database)
+        saver = await open_saver(choose_database(options.database))
         try:
             graph = build_agent(lesson.chat_model(), [lesson.search_tool()], checkpointer=saver,
                                 approve_tools=options.approve_tools)
             yield graph, saver
         finally:
-            await checkpoints.close_saver(saver)
+            await close_saver(saver)
 
     return opened
+
+
+async def open_saver(database: Database) -> Any:
+    """The server's async saver: Postgres for a postgresql:// URL, else the SQLite file (its folder made if missing)."""
+    if isinstance(database, str) and is_postgres_url(database):
+        return await checkpoints.async_postgres_saver(database)
+    database = Path(database)
+    if not database.parent.exists() and str(database) != ":memory:":
+        os.makedirs(database.parent, exist_ok=True)
+    return await checkpoints.async_sqlite_saver(database)
+
+
+async def close_saver(saver: Any) -> None:
+    if isinstance(saver, checkpoints.AsyncPostgresSaver):
+        await checkpoints.aclose_postgres_saver(saver)
+    else:
+        await checkpoints.close_saver(saver)
 
 
 def create_lesson_app(options: LessonServe | None = None, settings: ServeSettings | None = None) -> FastAPI:
     """The lesson agent's app (what ``lessonkit serve`` runs)."""
     options, settings = options or LessonServe(), settings or ServeSettings()
-    info = {"lesson": settings.lesson, "mode": options.mode or "default", "database": str(options.database or default_database()),
+    info = {"lesson": settings.lesson, "mode": options.mode or "default", "database": describe_database(choose_database(options.database)),
             "approve_tools": options.approve_tools}
     return create_app_with(lesson_resources(options, settings), settings=settings, info=info)

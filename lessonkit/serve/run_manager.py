@@ -23,7 +23,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from lessonkit.errors import ThreadBusyError
+from lessonkit.errors import DatabaseUnavailableError, ThreadBusyError
 from lessonkit.runs import Multitask, athread_run
 from lessonkit.stream.adapters import watch
 from lessonkit.stream.events import InterruptRaised, RunEnd, RunStart, ToolDecision
@@ -209,6 +209,9 @@ class RunManager:
         except asyncio.CancelledError:
             outcome = "cancelled"
             run.publish(end_event(run.run_id, "cancelled"))
+        except DatabaseUnavailableError as error:
+            outcome = type(error).__name__
+            run.publish(error_event(run.run_id, "database_unavailable", str(error)))
         except Exception as error:  # noqa: BLE001 - the client hears why; the server keeps serving
             outcome = type(error).__name__
             run.publish(error_event(run.run_id, "failed", f"the run failed: {type(error).__name__}: {error}"))
