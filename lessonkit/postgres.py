@@ -52,6 +52,11 @@ __all__ = [
 ]
 
 CONNECT_TIMEOUT_S = 10
+POOL_TIMEOUT_S = 5.0  # how long a query waits for a pooled connection (the database down: then DatabaseUnavailableError)
+# How long the pool keeps reconnecting in the background after a connection is lost. psycopg_pool's default (5 min,
+# with backoff doubling from 1 s) would leave a restarted database unused for up to a minute; giving up at once lets
+# the next query connect on demand, so the next turn works as soon as the database is back.
+RECONNECT_TIMEOUT_S = 1.0
 POOL_MAX_SIZE = 10
 CONNECTION_KWARGS: dict[str, Any] = {"autocommit": True, "row_factory": dict_row, "prepare_threshold": None}
 _SETUP_LOCK_KEY = 0x6C6B5F7067  # pg_advisory_lock key held while setup() runs ("lk_pg")
@@ -190,7 +195,8 @@ def postgres_saver(url: str, *, max_size: int = POOL_MAX_SIZE) -> PostgresSaver:
     _parts(url)
     _setup(url)
     pool = ConnectionPool(url, min_size=1, max_size=max_size, kwargs=dict(CONNECTION_KWARGS), open=False,
-                          check=ConnectionPool.check_connection, name=describe_url(url))
+                          check=ConnectionPool.check_connection, name=describe_url(url), timeout=POOL_TIMEOUT_S,
+                          reconnect_timeout=RECONNECT_TIMEOUT_S)
     try:
         pool.open(wait=True, timeout=CONNECT_TIMEOUT_S)
     except (PoolTimeout, psycopg.Error) as exc:
@@ -208,7 +214,8 @@ async def async_postgres_saver(url: str, *, max_size: int = POOL_MAX_SIZE) -> As
     _parts(url)
     await _asetup(url)
     pool = AsyncConnectionPool(url, min_size=1, max_size=max_size, kwargs=dict(CONNECTION_KWARGS), open=False,
-                               check=AsyncConnectionPool.check_connection, name=describe_url(url))
+                               check=AsyncConnectionPool.check_connection, name=describe_url(url), timeout=POOL_TIMEOUT_S,
+                          reconnect_timeout=RECONNECT_TIMEOUT_S)
     try:
         await pool.open(wait=True, timeout=CONNECT_TIMEOUT_S)
     except (PoolTimeout, psycopg.Error) as exc:

@@ -18,7 +18,10 @@ What goes, and what it becomes (so a reader still knows what was there):
 - organization ids ``org-`` + 20 or more letters and digits with at least one capital or digit
   (real ids are 24 mixed-case alphanumerics), so ``org-chart`` or ``org-Finance2024`` stay: ``[redacted org id]``;
 - project ids ``proj_`` + 16+ alphanumerics: ``[redacted project id]`` (not a credential, but they
-  identify the account just as an org id does).
+  identify the account just as an org id does);
+- the password in a URL's user part (``postgresql://user:PASSWORD@host/db``), whatever the scheme:
+  ``[redacted password]``; the whole value of a variable named like ``..._DATABASE_URL`` or ``DATABASE_URL``
+  and of ``PGPASSWORD`` goes as a secret too.
 
 Shorter environment values are left alone: redacting every occurrence of a 3-letter value would
 mangle ordinary text, and a real key is never that short.
@@ -44,9 +47,11 @@ TOKEN = "[redacted token]"
 ORG = "[redacted org id]"
 PROJECT = "[redacted project id]"
 SECRET = "[redacted secret]"
+PASSWORD = "[redacted password]"
 
-SECRET_NAMES = ("OPENAI_API_KEY", "TAVILY_API_KEY", "OPENAI_ORG_ID", "OPENAI_ORGANIZATION", "OPENAI_PROJECT_ID")
-SECRET_SUFFIXES = ("_KEY", "_TOKEN", "_SECRET", "_PASSWORD")
+SECRET_NAMES = ("OPENAI_API_KEY", "TAVILY_API_KEY", "OPENAI_ORG_ID", "OPENAI_ORGANIZATION", "OPENAI_PROJECT_ID",
+                "PGPASSWORD", "DATABASE_URL")
+SECRET_SUFFIXES = ("_KEY", "_TOKEN", "_SECRET", "_PASSWORD", "_DATABASE_URL")
 MIN_SECRET_LENGTH = 8
 
 _NOT_AFTER = r"(?<![A-Za-z0-9])"  # a shape starts a token: "task-force" holds no "sk-" key
@@ -61,6 +66,8 @@ SHAPES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(_NOT_AFTER + r"sess-[A-Za-z0-9]{20,}"), KEY),
     (re.compile(_NOT_AFTER + r"org-(?=[a-z]*[A-Z0-9])[A-Za-z0-9]{20,}"), ORG),
     (re.compile(_NOT_AFTER + r"proj_[A-Za-z0-9]{16,}"), PROJECT),
+    # user:password@ in a URL (a Postgres URL in a traceback or a log line): the user and host stay.
+    (re.compile(r"(?<=://)(?P<user>[^\s:/@\[\]]*):(?!\[redacted)[^\s/@]+(?=@)"), r"\g<user>:" + PASSWORD),
 )
 
 
