@@ -1,6 +1,11 @@
 """lessonkit's pytest plugin (entry point ``pytest11``), loaded by every pytest run where lessonkit is installed.
 
-One mechanism for tests and lessons that need a PostgreSQL server (issue 11): a test marked
+**Tests never go live.** Before any test or kernel starts, the run's environment is set to replay at speed 0
+(``LESSONKIT_MODE=replay``, ``LESSONKIT_REPLAY_SPEED=0``) and the record-only settings are removed, so
+``pytest --nbval notebooks/X.ipynb`` from any folder replays even with keys in the shell or in ``.env``
+(python-dotenv never overrides a variable that is set). Nothing bills the instructor by accident.
+
+**Postgres.** One mechanism for tests and lessons that need a PostgreSQL server (issue 11): a test marked
 ``@pytest.mark.postgres``, a test using the ``postgres_server`` fixture, and every cell of a lesson whose
 notebook metadata says ``"lessonkit": {"requires": ["postgres"]}`` are **skipped** when this machine has no
 PostgreSQL server binaries, with the reason and the one command that installs them; under ``CI`` (any non-empty
@@ -10,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import MutableMapping
 from functools import lru_cache
 from pathlib import Path
 
@@ -18,6 +24,15 @@ import pytest
 from lessonkit import local_postgres
 
 MARKER = "postgres"
+TEST_ENVIRONMENT = {"LESSONKIT_MODE": "replay", "LESSONKIT_REPLAY_SPEED": "0"}
+UNSET_IN_TESTS = ("LESSONKIT_SCRIPT", "LESSONKIT_RECORD_POLICY")
+
+
+def force_replay(environ: MutableMapping[str, str]) -> None:
+    """The environment every test and lesson kernel of a pytest run inherits: replay, instant, nothing recorded."""
+    environ.update(TEST_ENVIRONMENT)
+    for name in UNSET_IN_TESTS:
+        environ.pop(name, None)
 
 
 def postgres_skip_or_fail() -> None:
@@ -40,6 +55,33 @@ def notebook_requires(path: str) -> frozenset[str]:
         return frozenset()
     requires = meta.get("requires", []) if isinstance(meta, dict) else []
     return frozenset(str(r) for r in requires) if isinstance(requires, list) else frozenset()
+
+
+SANITIZE_OPTION = "--nbval-sanitize-with"
+
+
+def anchored_args(args: list[str], base: Path | None, cwd: Path) -> list[str]:
+    """``args`` with a relative ``--nbval-sanitize-with FILE`` (from the project's addopts) made relative to the
+    project (``base``, where pyproject.toml is) when it does not exist from ``cwd``: so a run from any folder works."""
+    out = list(args)
+    for i, arg in enumerate(out):
+        value, prefix = None, ""
+        if arg == SANITIZE_OPTION and i + 1 < len(out):
+            value, i = out[i + 1], i + 1
+        elif arg.startswith(SANITIZE_OPTION + "="):
+            value, prefix = arg.split("=", 1)[1], SANITIZE_OPTION + "="
+        if value and base is not None and not Path(value).is_absolute() and not (cwd / value).exists() \
+                and (base / value).exists():
+            out[i] = prefix + str(base / value)
+    return out
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Parser, args: list[str]) -> None:
+    """Before any conftest.py is imported, and so before any kernel or server can start."""
+    force_replay(os.environ)
+    inipath = early_config.inipath
+    args[:] = anchored_args(args, inipath.parent if inipath else None, Path.cwd())
 
 
 def pytest_configure(config: pytest.Config) -> None:

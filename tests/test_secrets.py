@@ -318,3 +318,14 @@ def test_a_request_quoting_a_key_shape_replays_after_reloading(tmp_path: Path) -
     cassette.add("chat", body, {"status": 200, "chunks": []}, "authored")
     assert "sk-proj-" not in (tmp_path / "r.json").read_text()
     assert Cassette(tmp_path / "r.json").has("chat", body)
+
+
+def test_a_password_in_a_database_url_is_redacted_wherever_it_appears():
+    from lessonkit.redact import redact
+    password = "Pg-" + "pass-1234"
+    text = f"connection to postgresql://alice:{password}@db:5432/class failed; postgres://bob:{password}@h/x"
+    out = redact(text, {})
+    assert password not in out
+    assert "postgresql://alice:[redacted password]@db:5432/class" in out and "postgres://bob:[redacted password]@h/x" in out
+    assert redact("see http://example.org:80/a@b and https://a.b/c", {}) == "see http://example.org:80/a@b and https://a.b/c"
+    assert redact(f"url={text}", {"LESSONKIT_DATABASE_URL": text}) == "url=[redacted secret]"

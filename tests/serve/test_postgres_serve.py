@@ -143,3 +143,15 @@ def test_wrong_password_or_url_stops_serve_before_it_binds_naming_the_host_only(
     assert wrong not in done.stderr + done.stdout and "Traceback" not in done.stderr
     done = serve_cli(None, "--database", "mysql://u:p@h/db")
     assert done.returncode == 2 and "postgresql://USER:PASSWORD@HOST:PORT/DATABASE" in done.stderr
+
+
+def test_choose_database_flag_then_environment_then_per_user_file(tmp_path):
+    from lessonkit.serve.lesson_app import choose_database, default_database, describe_database
+    url = "postgresql://u:pw-" + "secret1@db.example:5433/class"
+    assert choose_database(None, {}) == default_database()
+    assert choose_database(None, {"LESSONKIT_DATABASE_URL": url}) == url
+    assert choose_database(tmp_path / "x.db", {"LESSONKIT_DATABASE_URL": url}) == tmp_path / "x.db"
+    assert choose_database("postgres://u@h/db", {}) == "postgres://u@h/db"
+    assert describe_database(url) == "u@db.example:5433/class"
+    with pytest.raises(ValueError, match="not a database lessonkit serve knows"):
+        choose_database("sqlite:///x.db", {})

@@ -6,6 +6,8 @@ from pathlib import Path
 import pytest
 
 
+from tests.postgres_server import postgres_server  # noqa: F401  (fixture)
+
 from .conftest import Served, lesson_served
 from .lesson_recording import ANSWER, QUESTION
 from .sse_client import stream, types
@@ -14,6 +16,12 @@ from .sse_client import stream, types
 @pytest.fixture(scope="module")
 def served(module_tmp: Path):
     with lesson_served(module_tmp / "recordings", module_tmp / "serve.db") as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def served_on_postgres(module_tmp: Path, postgres_server):  # noqa: F811
+    with lesson_served(module_tmp / "recordings-pg", postgres_server.create_database()) as running:
         yield running
 
 
@@ -39,7 +47,9 @@ def test_raw_stream_has_id_and_data_lines_and_ends_with_done(served: Served) -> 
     assert [line for line in lines if line][-1] == "data: [DONE]"
 
 
-def test_history_state_list_clear_fork_delete(served: Served) -> None:
+@pytest.mark.parametrize("database", ["sqlite", "postgres"])
+def test_history_state_list_clear_fork_delete(database: str, request: pytest.FixtureRequest) -> None:
+    served = request.getfixturevalue("served" if database == "sqlite" else "served_on_postgres")
     with served.client() as client:
         stream(client, "sse-2", message=QUESTION)
         history = client.get("/threads/sse-2/history").json()
