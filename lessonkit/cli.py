@@ -46,7 +46,7 @@ def doctor() -> int:
     from . import __version__
 
     pins = _pins(Path("requirements.txt"))
-    print(f"lessonkit {__version__} · Python {platform.python_version()}")
+    print(f"lessonkit {__version__} · Python {platform.python_version()} · imported from {Path(__file__).resolve().parent}")
     for name in LIBRARIES:
         try:
             version = importlib.metadata.version(name)
@@ -62,6 +62,10 @@ def doctor() -> int:
     except LessonkitError as err:
         print(f"mode: {err}")
     print("keys: " + ", ".join(f"{k} {'set' if v else 'not set'}" for k, v in key_status().items()))
+    base_url = os.environ.get("OPENAI_BASE_URL", "").strip()
+    if base_url:
+        print(f"OPENAI_BASE_URL: {redact(base_url)} (live and record mode talk to this server, not api.openai.com)")
+    print(postgres_line())
     here = Path(database_path("lesson.db")).parent
     where = "this folder" if here == Path.cwd() else str(here)
     print(f"databases: a lesson's relative database name goes in {where} (per-user data folder: {data_folder()}, "
@@ -77,22 +81,65 @@ def doctor() -> int:
     for folder in {p.parent.parent for p in found if p.parent.name == "recordings"}:
         for note in recover(folder, apply=False):
             print(f"  {note}")
+        unrecorded = lessons_without_recording(folder)
+        if unrecorded:
+            print(f"lessons without a recording (replay would miss): {', '.join(unrecorded)}; record them with keys, or "
+                  "author one: python -m lessonkit record NOTEBOOK --script SCRIPT")
     return 0
 
 
-def run(notebook: Path, speed: str, save: bool) -> int:
-    """Execute a lesson headless in replay; exit 1 if a cell fails."""
-    report = execute_notebook(notebook, {"LESSONKIT_MODE": "replay", "LESSONKIT_REPLAY_SPEED": speed}, save_to=notebook if save else None)
-    print(report.summary())
-    return 0 if report.ok else 1
+def lessons_without_recording(folder: Path) -> list[str]:
+    """Numbered lessons in ``folder`` with no ``recordings/<name>.json`` beside them."""
+    return [nb.name for nb in sorted(folder.glob("[0-9][0-9]_*.ipynb")) if not (folder / "recordings" / f"{nb.stem}.json").exists()]
+
+
+def postgres_line() -> str:
+    """Where the server's threads go, and whether this machine can start a throwaway Postgres (lesson 07, tests)."""
+    from . import local_postgres
+    from .postgres import describe_url, is_postgres_url
+
+    url = os.environ.get("LESSONKIT_DATABASE_URL", "").strip()
+    serve = f"lessonkit serve uses {describe_url(url)} (LESSONKIT_DATABASE_URL)" if url and is_postgres_url(url) else \
+        "lessonkit serve uses a per-user SQLite file (set LESSONKIT_DATABASE_URL for Postgres)"
+    binaries = local_postgres.find_binaries()
+    can = f"server binaries in {binaries}" if binaries else f"no server binaries ({local_postgres.INSTALL_COMMAND}; lesson 07 needs them)"
+    return f"postgres: {serve}; {can}"
+
+
+def notebooks_to_run(paths: Sequence[Path]) -> list[Path]:
+    """Every notebook named, a folder standing for its numbered lessons (then any other notebooks), in order."""
+    out: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(p for p in path.glob("*.ipynb") if not p.name.startswith("."))
+            out += [p for p in found if p.name[:2].isdigit()] + [p for p in found if not p.name[:2].isdigit()]
+        else:
+            out.append(path)
+    return list(dict.fromkeys(out))
+
+
+def run(notebooks: Sequence[Path], speed: str, save: bool) -> int:
+    """Execute lessons headless in replay, one after another; exit 1 if a cell of any fails."""
+    reports = []
+    for notebook in notebooks:
+        report = execute_notebook(notebook, {"LESSONKIT_MODE": "replay", "LESSONKIT_REPLAY_SPEED": speed},
+                                  save_to=notebook if save else None)
+        print(report.summary(), flush=True)
+        reports.append(report)
+    if len(reports) > 1:
+        failed = [r.notebook.name for r in reports if not r.ok]
+        cells, seconds = sum(r.cells_run for r in reports), sum(r.seconds for r in reports)
+        print(f"{len(reports)} notebooks, {cells} code cells run in {seconds:.1f} s: "
+              + (f"{len(failed)} failed ({', '.join(failed)})" if failed else "all ok"))
+    return 0 if all(r.ok for r in reports) else 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="lessonkit", description="Lesson notebooks on LangGraph persistence and streaming.")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("doctor", help="library versions, active mode, which keys are set, recordings found")
-    p_run = sub.add_parser("run", help="execute a lesson headless in replay and report the result")
-    p_run.add_argument("notebook", type=Path)
+    p_run = sub.add_parser("run", help="execute lessons headless in replay and report each (a folder: all its lessons)")
+    p_run.add_argument("notebooks", type=Path, nargs="+", metavar="NOTEBOOK_OR_FOLDER")
     p_run.add_argument("--speed", default="0", help="replay pacing, 0 (instant) to 1 (as recorded)")
     p_run.add_argument("--save", action="store_true", help="write the outputs back into the notebook")
     p_rec = sub.add_parser("record", help="re-execute a lesson in record mode and save refreshed outputs")
@@ -108,11 +155,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             return doctor()
         if args.command == "serve":
             return serve_cli.main(args)
+        if args.command == "run":
+            notebooks = notebooks_to_run(args.notebooks)
+            missing = [str(p) for p in notebooks if not p.is_file()]
+            if missing or not notebooks:
+                print(f"lessonkit: no notebook at {', '.join(missing) or ' '.join(map(str, args.notebooks))}", file=sys.stderr)
+                return 2
+            return run(notebooks, args.speed, args.save)
         if not args.notebook.exists():
             print(f"lessonkit: no notebook at {args.notebook}", file=sys.stderr)
             return 2
-        if args.command == "run":
-            return run(args.notebook, args.speed, args.save)
         return record(args.notebook, args.script, args.missing_only)
     except LessonkitError as err:
         print(f"lessonkit: {redact(str(err))}", file=sys.stderr)

@@ -67,6 +67,9 @@ def execute_notebook(
     """
     path = path.resolve()
     notebook = read_notebook(path)
+    for cell in notebook.cells:  # counts left from the last save must not count as cells run now
+        if cell.cell_type == "code":
+            cell.execution_count = None
     if finish is not None:
         notebook.cells.append(nbformat.v4.new_code_cell(finish))
     # record_timing=False: no per-cell timestamps in the saved notebook, so re-recording diffs stay readable.
@@ -80,7 +83,7 @@ def execute_notebook(
         try:
             _execute_in_worker(client, kernel_stderr)
         except CellExecutionError as err:
-            error = _short_error(err)
+            error = _short_error(err, notebook)
         except DeadKernelError:
             kernel_stderr.seek(0)
             error = (f"the kernel died while running code cell {_cells_run(notebook) + 1} (it was killed, ran out of "
@@ -160,7 +163,15 @@ def _cells_run(notebook: nbformat.NotebookNode) -> int:
     return sum(1 for c in notebook.cells if c.cell_type == "code" and c.get("execution_count"))
 
 
-def _short_error(err: CellExecutionError) -> str:
-    """The failing cell's error name and message, without the whole coloured traceback."""
+def _short_error(err: CellExecutionError, notebook: nbformat.NotebookNode | None = None) -> str:
+    """Which code cell failed (its number and first line) and its error name and message, without the coloured traceback."""
     text = f"{err.ename}: {err.evalue}" if getattr(err, "ename", None) else str(err)
-    return text if len(text) < 4000 else text[:4000] + " …"
+    text = text if len(text) < 4000 else text[:4000] + " …"
+    if notebook is None:
+        return text
+    code = [c for c in notebook.cells if c.cell_type == "code"]
+    failed = next((i for i, c in enumerate(code) if any(o.get("output_type") == "error" for o in c.get("outputs", []))), None)
+    if failed is None:
+        return text
+    first = next((line for line in code[failed].source.splitlines() if line.strip() and not line.startswith("#")), "")
+    return f"code cell {failed + 1} ({first[:80]!r}) failed: {text}"

@@ -31,6 +31,21 @@ def test_doctor_reports_versions_mode_keys_but_never_values(tmp_path: Path) -> N
     assert "mode: replay (LESSONKIT_MODE)" in out
     assert "OPENAI_API_KEY set" in out and secret not in out
     assert "notebooks/recordings/00_quickstart.json: 3 model responses (3 authored)" in out
+    assert f"imported from {ROOT / 'lessonkit'}" in out
+    assert "postgres: lessonkit serve uses a per-user SQLite file" in out
+    assert "OPENAI_BASE_URL" not in out
+    url = "postgresql://u:" + "pw-doctor-42@db.example:5433/class"
+    result = lessonkit("doctor", env={"OPENAI_BASE_URL": "http://127.0.0.1:9/v1", "LESSONKIT_DATABASE_URL": url})
+    assert "OPENAI_BASE_URL: http://127.0.0.1:9/v1 (live and record mode talk to this server" in result.stdout
+    assert "lessonkit serve uses u@db.example:5433/class (LESSONKIT_DATABASE_URL)" in result.stdout
+    assert "pw-doctor-42" not in result.stdout
+
+
+def test_doctor_names_lessons_without_a_recording(tmp_path: Path) -> None:
+    lesson = copy_lesson(tmp_path)
+    shutil.copy(lesson, lesson.parent / "01_new_lesson.ipynb")
+    result = lessonkit("doctor", cwd=tmp_path)
+    assert "lessons without a recording (replay would miss): 01_new_lesson.ipynb;" in result.stdout
 
 
 def test_run_executes_a_lesson_in_replay() -> None:
@@ -54,8 +69,16 @@ def test_run_on_a_stale_recording_fails_with_the_diff(tmp_path: Path) -> None:
     for cell in notebook.cells:
         cell.source = cell.source.replace("What is the weather in sf?", "What is the weather in Paris?")
     nbformat.write(notebook, lesson)
-    result = lessonkit("run", str(lesson), cwd=tmp_path)
+    good = lesson.parent / "00_quickstart_copy.ipynb"
+    shutil.copy(QUICKSTART, good)
+    result = lessonkit("run", str(lesson.parent), cwd=tmp_path)  # a folder: every notebook in it
     assert result.returncode == 1
+    assert "00_quickstart_copy.ipynb: ok, 6 code cells" in result.stdout
+    failing = next(c for c in notebook.cells if c.cell_type == "code" and "Paris" in c.source)
+    number = [c for c in notebook.cells if c.cell_type == "code"].index(failing) + 1
+    assert f"00_quickstart.ipynb: FAILED, {number} code cells" in result.stdout  # only the cells this run ran
+    assert f"code cell {number} (" in result.stdout and ") failed: RecordingMissError" in result.stdout
+    assert "2 notebooks, " in result.stdout and "1 failed (00_quickstart.ipynb)" in result.stdout
     assert "RecordingMissError" in result.stdout
     assert "recorded 'What is the weather in sf?' ≠ requested 'What is the weather in Paris?'" in result.stdout
     assert "python -m lessonkit record notebooks/00_quickstart.ipynb" in result.stdout
