@@ -22,6 +22,7 @@ from .recording import Cassette, RecordingTransport, ReplayTransport, Script, Sc
 from .recording.cassette import project_relative
 from .recording.session import PendingCassette, Policy, pending_cassette
 from .recording.transports import RedactingTransport, proxy_mounts
+from .search import BASE_URL_VARIABLE as SEARCH_BASE_URL_VARIABLE
 from .search import LessonTavilySearch, recorded_search
 
 DEFAULT_MODEL = "gpt-4o"
@@ -101,12 +102,15 @@ class Lesson:
 
     def search_tool(self, max_results: int = 2, **kwargs: Any) -> TavilySearch:
         """langchain-tavily's TavilySearch; replayed or recorded outside live mode."""
+        base_url = os.environ.get(SEARCH_BASE_URL_VARIABLE, "").strip() or None
         if self.mode == "live":
             key = _require("TAVILY_API_KEY", "live", "Tavily search")
-            return LessonTavilySearch(max_results=max_results, tavily_api_key=key, **kwargs)  # errors come back redacted
+            where = {"api_base_url": base_url} if base_url else {}
+            return LessonTavilySearch(max_results=max_results, tavily_api_key=key, **where, **kwargs)  # errors come back redacted
         recording = self.mode == "record"
         key = _require("TAVILY_API_KEY", "record", "Tavily search") if recording and self.script is None else None
-        return recorded_search(self.cassette, recording=recording, script=self.script, api_key=key, speed=self.speed, max_results=max_results, **kwargs)
+        return recorded_search(self.cassette, recording=recording, script=self.script, api_key=key, speed=self.speed,
+                               api_base_url=base_url, replay_known=self.replay_known, max_results=max_results, **kwargs)
 
 
 def recording_summary(cassette: Cassette, shown_as: str | None = None) -> str:

@@ -20,6 +20,20 @@ from .recording.authoring import Script
 from .recording.cassette import Cassette
 
 REPLAY_PLACEHOLDER_KEY = "replay-mode-no-key"  # Tavily's wrapper insists on a key; replay never sends it
+BASE_URL_VARIABLE = "TAVILY_API_BASE_URL"  # a Tavily-compatible server for live and record mode (as OPENAI_BASE_URL)
+
+
+class SearchUpstreamError(LessonkitError):
+    """A search failed upstream while recording: nothing is recorded for it and the record run fails with the cause."""
+
+
+def upstream_error(params: dict[str, Any], error: BaseException) -> SearchUpstreamError:
+    """The record run's error for a failed search: the query, the real cause (redacted), and what to check."""
+    cause = redact_exception(error)
+    return SearchUpstreamError(
+        f"the search {params.get('query')!r} failed upstream while recording ({type(cause).__name__}: {cause}). "
+        f"Nothing was recorded for it. Check TAVILY_API_KEY, the network (or {BASE_URL_VARIABLE} for a local "
+        "Tavily-compatible server), then record again; --missing-only keeps what is already recorded.")
 
 
 class RecordedTavilyAPI(TavilySearchAPIWrapper):
@@ -30,6 +44,7 @@ class RecordedTavilyAPI(TavilySearchAPIWrapper):
     recording: bool = False
     script: Optional[Any] = None
     speed: float = 0.0
+    replay_known: bool = False  # record --missing-only: a search already recorded is replayed, not asked again
 
     @staticmethod
     def _params(query: str, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -48,9 +63,13 @@ class RecordedTavilyAPI(TavilySearchAPIWrapper):
         reply = self.script.search(params["query"])
         return dict(reply.result), reply.duration
 
+    def _answered_here(self, params: dict[str, Any]) -> bool:
+        """Replay (or keep, under --missing-only) instead of asking upstream."""
+        return not self.recording or (self.replay_known and self.cassette.has("search", params))
+
     def raw_results(self, query: str, **kwargs: Any) -> dict[str, Any]:  # type: ignore[override]
         params = self._params(query, kwargs)
-        if not self.recording:
+        if self._answered_here(params):
             result, wait = self._replay(params)
             time.sleep(wait)
             return result
@@ -58,14 +77,17 @@ class RecordedTavilyAPI(TavilySearchAPIWrapper):
         if self.script:
             result, duration = self._scripted(params)
         else:
-            result = super().raw_results(query=query, **kwargs)
+            try:
+                result = super().raw_results(query=query, **kwargs)
+            except Exception as error:  # noqa: BLE001 - any upstream failure ends the record run with its cause
+                raise upstream_error(params, error) from None
             duration = time.monotonic() - start
         self._save(params, result, duration)
         return result
 
     async def raw_results_async(self, query: str, **kwargs: Any) -> dict[str, Any]:  # type: ignore[override]
         params = self._params(query, kwargs)
-        if not self.recording:
+        if self._answered_here(params):
             result, wait = self._replay(params)
             await asyncio.sleep(wait)
             return result
@@ -73,7 +95,10 @@ class RecordedTavilyAPI(TavilySearchAPIWrapper):
         if self.script:
             result, duration = self._scripted(params)
         else:
-            result = await super().raw_results_async(query=query, **kwargs)
+            try:
+                result = await super().raw_results_async(query=query, **kwargs)
+            except Exception as error:  # noqa: BLE001
+                raise upstream_error(params, error) from None
             duration = time.monotonic() - start
         self._save(params, result, duration)
         return result
@@ -106,11 +131,11 @@ def _checked(result: dict[str, Any]) -> dict[str, Any]:
 
 def recorded_search(
     cassette: Cassette, *, recording: bool, script: Script | None = None, api_key: str | None = None, speed: float = 0.0,
-    api_base_url: str | None = None, **tool_args: Any,
+    api_base_url: str | None = None, replay_known: bool = False, **tool_args: Any,
 ) -> TavilySearch:
     """A TavilySearch whose API calls go through the cassette (``api_base_url``: a Tavily-compatible server)."""
     wrapper = RecordedTavilyAPI(
         tavily_api_key=api_key or REPLAY_PLACEHOLDER_KEY, api_base_url=api_base_url, cassette=cassette, recording=recording,
-        script=script, speed=speed,
+        script=script, speed=speed, replay_known=replay_known,
     )
     return LessonTavilySearch(api_wrapper=wrapper, **tool_args)

@@ -27,7 +27,7 @@ from lessonkit.agent import rejection_messages
 from lessonkit.recording import Cassette, Reply, Script, ScriptedCall
 from lessonkit.recording.transports import RedactingTransport, proxy_mounts
 from lessonkit.redact import redact, redact_data, redact_exception, redacted_errors
-from lessonkit.search import recorded_search
+from lessonkit.search import LessonTavilySearch, recorded_search
 from tests.openai_server import LocalServer, leaky_server, masked_key
 
 ORG_ID = "org-" + "LkTest" * 4  # 24 mixed-case alphanumerics, like a real one
@@ -274,7 +274,8 @@ def test_tool_errors_and_search_errors_are_redacted_in_messages_and_checkpoints(
     ], note="secrets test")
     lesson = lessonkit.Lesson("secrets", "record", 0.0, Cassette(tmp_path / "recordings" / "secrets.json"), script=script)
     server = leaky_server(401)
-    search = recorded_search(lesson.cassette, recording=True, api_key=TAVILY_KEY, api_base_url=server.url.removesuffix("/v1"))
+    # live mode's search (record mode refuses a failed search instead: test below); the chat is scripted
+    search = LessonTavilySearch(max_results=2, tavily_api_key=TAVILY_KEY, api_base_url=server.url.removesuffix("/v1"))
     saver = checkpoints.sqlite_saver(tmp_path / "t.db")
     try:
         graph = lessonkit.build_agent(lesson.chat_model(), [search, leaky_tool], checkpointer=saver)
@@ -294,12 +295,36 @@ def test_tool_errors_and_search_errors_are_redacted_in_messages_and_checkpoints(
 def test_direct_search_error_result_is_redacted(secrets: dict[str, str], tmp_path: Path) -> None:
     server = leaky_server(401)
     try:
-        search = recorded_search(Cassette(tmp_path / "r.json"), recording=True, api_key=TAVILY_KEY, api_base_url=server.url.removesuffix("/v1"))
+        search = LessonTavilySearch(tavily_api_key=TAVILY_KEY, api_base_url=server.url.removesuffix("/v1"))
         result: Any = search.invoke({"query": "where is my key"})
     finally:
         server.stop()
     assert isinstance(result["error"], ValueError) and leaks(repr(result), secrets) == []
 
+
+@pytest.mark.parametrize("asynchronous", [False, True])
+def test_a_search_failing_upstream_while_recording_fails_the_run_with_its_cause(secrets: dict[str, str], tmp_path: Path,
+                                                                                 asynchronous: bool) -> None:
+    import asyncio
+
+    from lessonkit.search import SearchUpstreamError
+    server = leaky_server(401)
+    cassette = Cassette(tmp_path / "r.json")
+    try:
+        search = recorded_search(cassette, recording=True, api_key=TAVILY_KEY, api_base_url=server.url.removesuffix("/v1"))
+        with pytest.raises(SearchUpstreamError) as caught:
+            if asynchronous:
+                asyncio.run(search.ainvoke({"query": "where is my key"}))
+            else:
+                search.invoke({"query": "where is my key"})
+    finally:
+        server.stop()
+    text = str(caught.value)
+    assert text.startswith("the search 'where is my key' failed upstream while recording (")
+    assert "401" in text and "Check TAVILY_API_KEY" in text and "TAVILY_API_BASE_URL" in text
+    assert leaks(text, secrets) == [] and caught.value.__cause__ is None
+    assert not cassette.has("search", {"query": "where is my key", "max_results": 5})
+    assert not (tmp_path / "r.json").exists()  # nothing recorded for it
 
 @pytest.mark.parametrize("prose", [
     "APIs use Bearer authentication: send the token in a header.",
