@@ -110,7 +110,7 @@ def notebooks_to_run(paths: Sequence[Path]) -> list[Path]:
     """Every notebook named, a folder standing for its numbered lessons (then any other notebooks), in order."""
     out: list[Path] = []
     for path in paths:
-        if path.is_dir():
+        if path.is_dir() and path.suffix != ".ipynb":  # a folder named x.ipynb is reported as not a notebook
             found = sorted(p for p in path.glob("*.ipynb") if not p.name.startswith("."))
             out += [p for p in found if p.name[:2].isdigit()] + [p for p in found if not p.name[:2].isdigit()]
         else:
@@ -157,7 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return serve_cli.main(args)
         if args.command == "run":
             notebooks = notebooks_to_run(args.notebooks)
-            missing = [str(p) for p in notebooks if not p.is_file()]
+            missing = [str(p) for p in notebooks if not p.exists()]
             if missing or not notebooks:
                 print(f"lessonkit: no notebook at {', '.join(missing) or ' '.join(map(str, args.notebooks))}", file=sys.stderr)
                 return 2

@@ -30,6 +30,7 @@ class ExecutionReport:
     cells_run: int
     seconds: float
     error: str | None = None
+    finish_output: str = ""  # what the ``finish`` code printed (the record pass's commit summary)
 
     def summary(self) -> str:
         status = "ok" if self.ok else "FAILED"
@@ -93,12 +94,15 @@ def execute_notebook(
         except Exception as err:  # the kernel would not start: say so with what it printed
             kernel_stderr.seek(0)
             error = f"{type(err).__name__}: {err}\nkernel stderr:\n{kernel_stderr.read()[-2000:]}"
+    finish_output = ""
     if finish is not None:
-        notebook.cells.pop()
+        finished = notebook.cells.pop()
+        finish_output = "".join(o.get("text", "") for o in finished.get("outputs", []) if o.get("output_type") == "stream")
     cells = _cells_run(notebook)
     if save_to is not None and error is None:
         save_notebook(notebook, save_to)
-    return ExecutionReport(path, error is None, cells, time.monotonic() - start, None if error is None else redact(error))
+    return ExecutionReport(path, error is None, cells, time.monotonic() - start, None if error is None else redact(error),
+                           redact(finish_output))
 
 
 def _execute_in_worker(client: NotebookClient, kernel_stderr: IO[str]) -> None:

@@ -267,6 +267,9 @@ def _two_passes(notebook: Path, recording: Path, stage: Path, script: Path | Non
     }
     first = execute_notebook(notebook, env, finish=COMMIT_CELL)
     print("record pass:", first.summary())
+    for line in first.finish_output.splitlines():
+        if line.strip():
+            print("  " + line.replace(project_relative(staged_recordings), project_relative(recording.parent)))
     if not first.ok:
         return False
     replay = {"LESSONKIT_MODE": "replay", "LESSONKIT_REPLAY_SPEED": "0", "LESSONKIT_SCRIPT": None,

@@ -103,6 +103,23 @@ def test_record_from_a_script_refreshes_recording_and_outputs(tmp_path: Path) ->
     assert outputs and "replay mode" in outputs[0]["text"]  # the saved outputs come from the replay pass
 
 
+def test_record_missing_only_prunes_answers_no_cell_asks_for(tmp_path: Path) -> None:
+    lesson = copy_lesson(tmp_path)
+    recording = lesson.parent / "recordings" / "00_quickstart.json"
+    stored = json.loads(recording.read_text())
+    before = len(stored["interactions"])
+    stale = json.loads(json.dumps(next(i for i in stored["interactions"] if i["kind"] == "search")))
+    stale["request"]["query"] = "a question the lesson no longer asks"
+    stored["interactions"].append(stale)
+    recording.write_text(json.dumps(stored))
+    script = ROOT / "notebooks" / "scripts" / "00_quickstart.json"
+    result = lessonkit("record", str(lesson), "--missing-only", "--script", str(script), cwd=tmp_path, env={"OPENAI_API_KEY": ""})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "pruned 1 unused answer (no cell asks for them any more)" in result.stdout
+    kept = json.loads(recording.read_text())["interactions"]
+    assert len(kept) == before and all(i["request"].get("query") != stale["request"]["query"] for i in kept)
+
+
 def test_record_live_without_a_key_says_what_to_set(tmp_path: Path) -> None:
     lesson = copy_lesson(tmp_path)
     before = (lesson.parent / "recordings" / "00_quickstart.json").read_bytes()

@@ -133,8 +133,8 @@ class Cassette:
             lines += [f"  nearest recorded request: interactions[{n}], which differs in:", describe_difference(nearest["request"], canonical)]
         notebook = project_relative(self.path.parent.parent / self.notebook) if self.path.parent.name == "recordings" else self.notebook
         lines += [
-            "  The lesson (or a library) now sends something the recording never saw. To refresh it:",
-            f"    python -m lessonkit record {notebook}                  (live, needs OPENAI_API_KEY)",
+            "  The lesson (or a library) now sends something the recording never saw. To record only what is new:",
+            f"    python -m lessonkit record {notebook} --missing-only   (live, needs OPENAI_API_KEY; keeps the rest)",
             f"    python -m lessonkit record {notebook} --script FILE    (offline, authored replies)",
         ]
         return "\n".join(lines)

@@ -30,7 +30,7 @@ from ..errors import CorruptRecordingError, RecordingNotCommittedError
 from ..files import describe_os_error
 from ..redact import redact_data
 from .canonical import request_key
-from .cassette import Cassette, project_relative
+from .cassette import Cassette, _key, project_relative
 
 Policy = Literal["all", "missing", "merge"]
 JOURNAL_FORMAT = "lessonkit-pending/1"
@@ -100,8 +100,14 @@ class PendingCassette(Cassette):
 
     @property
     def pending(self) -> bool:
-        """Answers not in the recording yet (or a full re-record that has not written it once)."""
-        return len(self.interactions) > self._loaded or (self.policy == "all" and not self.written)
+        """Answers not in the recording yet, or answers to prune (or a full re-record that has not written it once)."""
+        return len(self.interactions) > self._loaded or (self.policy == "all" and not self.written) or bool(self.unused())
+
+    def unused(self) -> list[dict[str, Any]]:
+        """Under ``missing`` (a whole run, known requests replayed): loaded answers this run never asked for."""
+        if self.policy != "missing" or self.written:
+            return []
+        return [item for item in self.interactions[:self._loaded] if not self._played[_key(item["kind"], item["request"])]]
 
     def save(self) -> None:
         """Append the answers added since the last call to the journal (the recording is not touched)."""
@@ -144,13 +150,20 @@ class PendingCassette(Cassette):
                 f"{project_relative(self.journal)}. Fix the cause (key, quota, service) and record again."
             )
         new = self.interactions[self._loaded:]
-        if self.pending:
+        unused = self.unused()  # a whole run replayed what it still asks: no cell uses the rest any more
+        pruned = len(unused)
+        if pruned:
+            gone = {id(item) for item in unused}
+            self.document["interactions"] = [item for item in self.interactions[:self._loaded] if id(item) not in gone] + new
+        if self.pending or pruned:
             if self.policy == "merge":
                 self.document["interactions"] = merged(self.interactions[:self._loaded], new)
             Cassette.save(self)
             summary = f"saved {project_relative(self.path)}: {len(new)} answers recorded, {len(self.interactions)} in all"
         else:
             summary = f"{project_relative(self.path)} unchanged: this run recorded no answers"
+        if pruned:
+            summary += f"; pruned {pruned} unused answer{'s' if pruned != 1 else ''} (no cell asks for them any more)"
         self.written = True
         self._loaded = self._journaled = len(self.interactions)
         with contextlib.suppress(FileNotFoundError):
