@@ -53,3 +53,16 @@ def test_a_search_miss_in_replay_names_the_query_and_the_nearest_recorded_search
         lesson.search_tool().invoke({"query": "la"})  # raised, not turned into a tool result for the model
     text = str(caught.value)
     assert "search for 'la'" in text and "'sf'" in text
+
+
+def test_the_nearest_recorded_request_is_the_edited_turn_not_the_turn_before() -> None:
+    from lessonkit.recording.canonical import similarity
+    system = {"role": "system", "content": "be brief"}
+    def request(*messages):
+        return {"model": "gpt-4o", "messages": [system, *messages]}
+    turn_before = request({"role": "user", "content": "hi"})
+    edited = request({"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"},
+                     {"role": "user", "content": "What is the weather in sf?"})
+    asked = request({"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"},
+                    {"role": "user", "content": "What is the weather in Paris today, in detail, please?"})
+    assert min([turn_before, edited], key=lambda r: similarity(r, asked)) is edited

@@ -85,16 +85,19 @@ def _short(value: Any, limit: int = 70) -> str:
     )
 
 
-def similarity(recorded: Mapping[str, Any], requested: Mapping[str, Any]) -> tuple[int, int, float]:
+def similarity(recorded: Mapping[str, Any], requested: Mapping[str, Any]) -> tuple[int, int, int, float]:
     """Rank candidates for 'nearest recorded request' (lower is nearer).
 
-    Same model first, then fewest differences, then the differing values most alike (so 'weather in
-    sf' is nearer to 'weather in LA' than 'Hi there' is).
+    Same model first, then the same number of messages (an edited question is the same turn, not the
+    turn before it, which differs only by "the recording has 3, this request 5"), then fewest
+    differences, then the differing values most alike (so 'weather in sf' is nearer to 'weather in LA'
+    than 'Hi there' is).
     """
     lines = difference_lines(recorded, requested)
     pairs = [line.split(": recorded ", 1)[-1].split(" ≠ requested ") for line in lines]
     unlike = sum(1.0 - difflib.SequenceMatcher(None, *pair).ratio() for pair in pairs if len(pair) == 2)
-    return (0 if recorded.get("model") == requested.get("model") else 1, len(lines), unlike)
+    same_length = len(recorded.get("messages") or ()) == len(requested.get("messages") or ())
+    return (0 if recorded.get("model") == requested.get("model") else 1, 0 if same_length else 1, len(lines), unlike)
 
 
 def describe_difference(recorded: Mapping[str, Any], requested: Mapping[str, Any]) -> str:
