@@ -15,6 +15,7 @@ import httpx
 from langchain_openai import ChatOpenAI
 from langchain_tavily import TavilySearch
 
+from .cell_errors import install_short_errors
 from .errors import MissingKeyError, ModeError
 from .lesson_names import check_running_name
 from .modes import DESCRIPTIONS, Mode, active_mode, load_env, parse_mode, replay_speed
@@ -146,6 +147,7 @@ def start(
         script=load_script(script_path) if script_path else None, replay_known=policy == "missing",
         shown_as=_shown_as(name),
     )
+    install_short_errors()  # a miss (or any lessonkit error) is its message in the cell, not 390 lines of frames
     if announce:
         print(lesson.banner())
     return lesson

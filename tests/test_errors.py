@@ -171,3 +171,31 @@ def test_script_running_out_says_what_to_add(tmp_path: Path) -> None:
     recorder.invoke("two")
     with pytest.raises(lessonkit.LessonkitError, match='has 2 chat replies, and the lesson asked for reply 3. Add another entry to its "chat" list'):
         recorder.invoke("three")
+
+
+def test_a_miss_in_a_kernel_is_its_message_alone_not_a_traceback(tmp_path: Path) -> None:
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell('import lessonkit\nlesson = lessonkit.start("x", mode="replay", announce=False)'),
+        nbformat.v4.new_code_cell('lesson.search_tool().invoke({"query": "nothing recorded"})'),
+        nbformat.v4.new_code_cell('1 / 0'),
+    ])
+    client = NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=True, resources={"metadata": {"path": str(tmp_path)}})
+    try:
+        client.execute()
+    except CellExecutionError:  # pragma: no cover - allow_errors keeps going
+        pass
+    miss = nb.cells[1].outputs[-1]
+    assert miss.output_type == "error" and miss.ename == "RecordingMissError"
+    assert len(miss.traceback) == 1 and miss.traceback[0].startswith("RecordingMissError: No recorded response for this search")
+    assert "--missing-only" in miss.traceback[0]
+    other = nb.cells[2].outputs[-1]
+    assert other.ename == "ZeroDivisionError" and len(other.traceback) > 1  # other errors keep their traceback
+
+
+def test_ipython_still_has_showtraceback() -> None:
+    """lessonkit.cell_errors displays through InteractiveShell._showtraceback (private API canary)."""
+    from IPython.core.interactiveshell import InteractiveShell
+    assert callable(getattr(InteractiveShell, "_showtraceback", None)), "IPython moved _showtraceback: update lessonkit/cell_errors.py"
