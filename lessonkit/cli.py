@@ -146,6 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_rec.add_argument("notebook", type=Path)
     p_rec.add_argument("--script", type=Path, help="author offline: answer from this script file instead of OpenAI")
     p_rec.add_argument("--missing-only", action="store_true", help="keep what is recorded; record only new requests")
+    p_rec.add_argument("--strict", action="store_true", help="fail (replacing nothing) when the script has unused or empty replies")
     from .serve import cli as serve_cli  # the serve command lives in lessonkit/serve/cli.py
 
     serve_cli.add_arguments(sub.add_parser("serve", help="serve the lesson agent over SSE and WebSocket (replay by default)"))
@@ -165,7 +166,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.notebook.exists():
             print(f"lessonkit: no notebook at {args.notebook}", file=sys.stderr)
             return 2
-        return record(args.notebook, args.script, args.missing_only)
+        return record(args.notebook, args.script, args.missing_only, args.strict)
     except LessonkitError as err:
         print(f"lessonkit: {redact(str(err))}", file=sys.stderr)
         return 2

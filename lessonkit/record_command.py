@@ -35,6 +35,8 @@ STAGING_PREFIX = ".lessonkit-record-"
 OWNER_FILE = "owner.json"  # marks a staging folder as lessonkit's (only such folders are ever removed)
 COMMIT_FILE = "commit.json"  # the renames still to do, written before the first one
 COMMIT_CELL = "import lessonkit.recording.session as _lk_session\nprint(*_lk_session.commit_all(), sep='\\n')"
+WARNINGS_CELL = ("import lessonkit.recording.authoring as _lk_authoring\n"
+                 "print(*('warning: ' + w for w in _lk_authoring.script_warnings(unused={unused})), sep='\\n')")
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
@@ -204,7 +206,7 @@ def recover(folder: Path, *, apply: bool = True) -> list[str]:
 
 # ---------------------------------------------------------------- the command
 
-def record(notebook: Path, script: Path | None, missing_only: bool) -> int:
+def record(notebook: Path, script: Path | None, missing_only: bool, strict: bool = False) -> int:
     """Re-record a lesson (live, or from a script), then re-run it in replay and save those outputs."""
     load_env()
     if script is None and not os.environ.get("OPENAI_API_KEY"):
@@ -225,7 +227,7 @@ def record(notebook: Path, script: Path | None, missing_only: bool) -> int:
     try:
         with stop_signals_raise() as received:
             stage = new_staging(notebook)
-            ok = _two_passes(notebook, recording, stage, script, missing_only)
+            ok = _two_passes(notebook, recording, stage, script, missing_only, strict)
             if received:
                 raise Stopped(received[0])
             if not ok:
@@ -254,7 +256,7 @@ def record(notebook: Path, script: Path | None, missing_only: bool) -> int:
     return 0
 
 
-def _two_passes(notebook: Path, recording: Path, stage: Path, script: Path | None, missing_only: bool) -> bool:
+def _two_passes(notebook: Path, recording: Path, stage: Path, script: Path | None, missing_only: bool, strict: bool = False) -> bool:
     """Record into the stage, then replay from it and save the executed notebook into it; True if both ran."""
     staged_recordings = stage / "recordings"
     staged_recordings.mkdir()
@@ -265,11 +267,15 @@ def _two_passes(notebook: Path, recording: Path, stage: Path, script: Path | Non
         "LESSONKIT_RECORD_POLICY": "missing" if missing_only else "all", "LESSONKIT_RECORDINGS_DIR": str(staged_recordings),
         "LESSONKIT_RECORDINGS_SHOWN_AS": project_relative(recording.parent),
     }
-    first = execute_notebook(notebook, env, finish=COMMIT_CELL)
+    finish = COMMIT_CELL + "\n" + WARNINGS_CELL.format(unused=not missing_only) if script else COMMIT_CELL
+    first = execute_notebook(notebook, env, finish=finish)
     print("record pass:", first.summary())
-    for line in first.finish_output.splitlines():
-        if line.strip():
-            print("  " + line.replace(project_relative(staged_recordings), project_relative(recording.parent)))
+    lines = [line for line in first.finish_output.splitlines() if line.strip()]
+    for line in lines:
+        print("  " + line.replace(project_relative(staged_recordings), project_relative(recording.parent)))
+    if strict and any(line.startswith("warning: ") for line in lines):
+        print("lessonkit record --strict: the script has the warnings above; nothing is replaced. Fix the script and record again.")
+        return False
     if not first.ok:
         return False
     replay = {"LESSONKIT_MODE": "replay", "LESSONKIT_REPLAY_SPEED": "0", "LESSONKIT_SCRIPT": None,

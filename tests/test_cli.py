@@ -120,6 +120,27 @@ def test_record_missing_only_prunes_answers_no_cell_asks_for(tmp_path: Path) -> 
     assert len(kept) == before and all(i["request"].get("query") != stale["request"]["query"] for i in kept)
 
 
+def test_a_script_with_unused_or_empty_replies_warns_and_strict_refuses(tmp_path: Path) -> None:
+    lesson = copy_lesson(tmp_path)
+    recording = lesson.parent / "recordings" / "00_quickstart.json"
+    before = recording.read_bytes()
+    script = json.loads((ROOT / "notebooks" / "scripts" / "00_quickstart.json").read_text())
+    script["chat"] += [{"content": ""}, {"content": "never asked"}]
+    script["search"].append({"query": "never searched", "result": {"results": []}})
+    path = tmp_path / "script.json"
+    path.write_text(json.dumps(script))
+    strict = lessonkit("record", str(lesson), "--script", str(path), "--strict", cwd=tmp_path, env={"OPENAI_API_KEY": ""})
+    assert strict.returncode == 1, strict.stdout + strict.stderr
+    n = len(script["chat"])
+    assert f"warning: {path}: chat[{n - 2}] is empty (no content and no tool calls)" in strict.stdout
+    assert f"warning: {path}: chat[{n - 2}..{n - 1}]: 2 chat replies the lesson never asked for" in strict.stdout
+    assert "search[1] ('never searched') was never searched" in strict.stdout
+    assert "--strict: the script has the warnings above; nothing is replaced" in strict.stdout
+    assert recording.read_bytes() == before
+    loose = lessonkit("record", str(lesson), "--script", str(path), cwd=tmp_path, env={"OPENAI_API_KEY": ""})
+    assert loose.returncode == 0 and "warning: " in loose.stdout and recording.read_bytes() != before
+
+
 def test_record_live_without_a_key_says_what_to_set(tmp_path: Path) -> None:
     lesson = copy_lesson(tmp_path)
     before = (lesson.parent / "recordings" / "00_quickstart.json").read_bytes()

@@ -74,6 +74,20 @@ class Script:
         self._next_reply += 1
         return self._next_reply - 1, self.replies[self._next_reply - 1]
 
+    def warnings(self, *, unused: bool = True) -> list[str]:
+        """What looks wrong in the script after a run: empty replies, and (a full run) replies and searches never used."""
+        out = [f"{self.source}: chat[{n}] is empty (no content and no tool calls): the model would say nothing"
+               for n, reply in enumerate(self.replies) if not (reply.content or "").strip() and not reply.tool_calls]
+        if unused and self._next_reply < len(self.replies):
+            first, last = self._next_reply, len(self.replies) - 1
+            which = f"chat[{first}]" if first == last else f"chat[{first}..{last}]"
+            out.append(f"{self.source}: {which}: {last - first + 1} chat repl{'y' if first == last else 'ies'} the lesson "
+                       "never asked for (remove them, or the lesson lost a question)")
+        if unused:
+            out += [f"{self.source}: search[{n}] ({item.query!r}) was never searched"
+                    for n, item in enumerate(self.searches) if n not in self._served_searches]
+        return out
+
     def search(self, query: str) -> SearchReply:
         for n, item in enumerate(self.searches):
             if item.query == query and n not in self._served_searches:
@@ -104,7 +118,17 @@ def load_script(path: Path | str) -> Script:
     shape.known(data, "", SCRIPT_KEYS)
     replies = [_reply(shape, entry, where) for where, entry in shape.each(shape.field(data, "chat", "", LIST, default=[]), "chat", OBJECT)]
     searches = [_search(shape, entry, where) for where, entry in shape.each(shape.field(data, "search", "", LIST, default=[]), "search", OBJECT)]
-    return Script(replies=replies, searches=searches, note=shape.field(data, "note", "", TEXT, default=Script.note), source=str(path))
+    script = Script(replies=replies, searches=searches, note=shape.field(data, "note", "", TEXT, default=Script.note), source=str(path))
+    _LOADED.append(script)
+    return script
+
+
+_LOADED: list[Script] = []  # scripts this process loaded: a record run's commit cell reports on them
+
+
+def script_warnings(*, unused: bool) -> list[str]:
+    """Warnings about every script this process loaded (``unused``: a full record run, where every reply should be asked for)."""
+    return [w for script in _LOADED for w in script.warnings(unused=unused)]
 
 
 def _reply(shape: Shape, entry: Mapping[str, Any], where: str) -> Reply:
