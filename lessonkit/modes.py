@@ -58,12 +58,28 @@ def active_mode(env: Mapping[str, str] | None = None) -> Mode:
     return parse_mode(raw, "LESSONKIT_MODE")
 
 
-def replay_speed(env: Mapping[str, str] | None = None, override: float | None = None) -> float:
-    """Replay pacing from 0 (instant) to 1 (as recorded): LESSONKIT_REPLAY_SPEED, default 0."""
+def in_jupyter_front_end() -> bool:
+    """True in a Jupyter kernel (JupyterLab, Notebook 7, VS Code, Colab): a class is watching the tokens arrive."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
+
+
+def default_speed(env: Mapping[str, str], front_end: bool) -> str:
+    """Speed 1 in a live Jupyter front end, so a class sees tokens arrive and TTFT means something; 0 anywhere else
+    (scripts, CI). pytest (lessonkit's plugin), ``lessonkit run`` and ``lessonkit record`` set 0 explicitly."""
+    return "1" if front_end and not env.get("CI") else "0"
+
+
+def replay_speed(env: Mapping[str, str] | None = None, override: float | None = None, front_end: bool | None = None) -> float:
+    """Replay pacing from 0 (instant) to 1 (as recorded): LESSONKIT_REPLAY_SPEED, else ``default_speed``."""
     env = os.environ if env is None else env
     value: object = override if override is not None else env.get("LESSONKIT_REPLAY_SPEED", "")
     if isinstance(value, str) and not value.strip():  # an empty entry, as in .env.example, means the default
-        value = "0"
+        value = default_speed(env, in_jupyter_front_end() if front_end is None else front_end)
     if isinstance(value, bool):
         raise ModeError(f"Replay speed {value!r} is not a number; use 0 (instant) to 1 (as recorded).")
     try:

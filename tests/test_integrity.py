@@ -467,3 +467,11 @@ def test_doctor_never_crashes_on_bad_recordings(tmp_path: Path) -> None:
         line = next(line for line in out.splitlines() if f"{name}.json" in line)
         assert "UNREADABLE" in line and says in line, line
     assert "Traceback" not in out + result.stderr
+
+
+def test_replay_speed_defaults_to_1_in_a_jupyter_front_end_and_0_elsewhere() -> None:
+    assert replay_speed({}, front_end=True) == 1.0  # a class watching JupyterLab
+    assert replay_speed({"CI": "true"}, front_end=True) == 0.0
+    assert replay_speed({}, front_end=False) == 0.0  # a script
+    assert replay_speed({"LESSONKIT_REPLAY_SPEED": "0"}, front_end=True) == 0.0  # pytest, lessonkit run and record set it
+    assert replay_speed({"LESSONKIT_REPLAY_SPEED": ""}, front_end=True) == 1.0  # .env.example's empty entry
