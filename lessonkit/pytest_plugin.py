@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import MutableMapping
+from collections.abc import Iterator, MutableMapping
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -82,6 +83,22 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Pa
     force_replay(os.environ)
     inipath = early_config.inipath
     args[:] = anchored_args(args, inipath.parent if inipath else None, Path.cwd())
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--lessonkit-record-mode", default="none", choices=("none", "once", "new_episodes", "all"),
+                     help="how the lessonkit_cassette fixture treats each test's cassette (default: none, replay only)")
+
+
+@pytest.fixture
+def lessonkit_cassette(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """A Lesson replaying (or recording) ``cassettes/<test name>.json`` beside the test file (lessonkit.cassettes)."""
+    from lessonkit.cassettes import use_cassette
+
+    name = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in request.node.name)
+    path = Path(str(request.node.path)).parent / "cassettes" / f"{name}.json"
+    with use_cassette(path, request.config.getoption("--lessonkit-record-mode")) as lesson:
+        yield lesson
 
 
 def pytest_configure(config: pytest.Config) -> None:

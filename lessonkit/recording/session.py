@@ -87,12 +87,13 @@ def final_errors(interactions: Sequence[Mapping[str, Any]]) -> list[Mapping[str,
 class PendingCassette(Cassette):
     """A cassette whose answers go to a journal; the recording itself changes only in ``commit``."""
 
-    def __init__(self, target: Path, notebook: str, *, policy: Policy) -> None:
+    def __init__(self, target: Path, notebook: str, *, policy: Policy, prune: bool = True) -> None:
         target = Path(target)
         refuse_foreign(target)
         # "all" never parses the old file (it may be the corrupt one being replaced); the others keep its answers.
         super().__init__(target, notebook=notebook, load=policy != "all")
         self.policy = policy
+        self.prune = prune  # under "missing": drop the answers this run never asked for (a whole lesson ran)
         self.journal = journal_path(target)
         self.kept_journal = keep_earlier_journal(self.journal)
         self._loaded = self._journaled = len(self.interactions)
@@ -105,7 +106,7 @@ class PendingCassette(Cassette):
 
     def unused(self) -> list[dict[str, Any]]:
         """Under ``missing`` (a whole run, known requests replayed): loaded answers this run never asked for."""
-        if self.policy != "missing" or self.written:
+        if self.policy != "missing" or self.written or not self.prune:
             return []
         return [item for item in self.interactions[:self._loaded] if not self._played[_key(item["kind"], item["request"])]]
 
