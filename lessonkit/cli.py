@@ -106,6 +106,22 @@ def postgres_line() -> str:
     return f"postgres: {serve}; {can}"
 
 
+def new(folder: Path, name: str) -> int:
+    """Create a lesson and say what to do next."""
+    from .new_lesson import create
+
+    if not folder.is_dir():
+        print(f"lessonkit: no lessons folder at {folder} (run from the project root, or pass --folder)", file=sys.stderr)
+        return 2
+    written = create(folder, name, readme=folder.parent / "README.md")
+    for path in written:
+        print(f"wrote {path}")
+    notebook, script = written[0], written[1]
+    print(f"next: write the story, then record it offline: python -m lessonkit record {notebook} --script {script}\n"
+          f"      (or live, with keys: python -m lessonkit record {notebook}); see docs/instructors.md")
+    return 0
+
+
 def notebooks_to_run(paths: Sequence[Path]) -> list[Path]:
     """Every notebook named, a folder standing for its numbered lessons (then any other notebooks), in order."""
     out: list[Path] = []
@@ -147,6 +163,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_rec.add_argument("--script", type=Path, help="author offline: answer from this script file instead of OpenAI")
     p_rec.add_argument("--missing-only", action="store_true", help="keep what is recorded; record only new requests")
     p_rec.add_argument("--strict", action="store_true", help="fail (replacing nothing) when the script has unused or empty replies")
+    p_new = sub.add_parser("new", help="create a lesson from the template: notebook, script, README row")
+    p_new.add_argument("name", help="NN_name (e.g. 08_sharing_threads), or name to number it after the last lesson")
+    p_new.add_argument("--folder", type=Path, default=Path("notebooks"), help="the lessons' folder (default notebooks)")
     from .serve import cli as serve_cli  # the serve command lives in lessonkit/serve/cli.py
 
     serve_cli.add_arguments(sub.add_parser("serve", help="serve the lesson agent over SSE and WebSocket (replay by default)"))
@@ -156,6 +175,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return doctor()
         if args.command == "serve":
             return serve_cli.main(args)
+        if args.command == "new":
+            return new(args.folder, args.name)
         if args.command == "run":
             notebooks = notebooks_to_run(args.notebooks)
             missing = [str(p) for p in notebooks if not p.exists()]

@@ -156,6 +156,7 @@ def finish_commit(stage: Path, *, first: bool = False) -> None:
         if src.exists():
             with contextlib.suppress(FileNotFoundError):
                 os.chmod(src, stat.S_IMODE(dst.stat().st_mode))  # a group-readable lesson stays group-readable
+            dst.parent.mkdir(exist_ok=True)  # a new lesson's first recording: notebooks/recordings/ may not exist yet
             os.replace(src, dst)
     remove_staging(stage)
 
