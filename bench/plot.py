@@ -1,7 +1,7 @@
 """A tiny SVG line chart, so the benchmarks need no plotting library."""
 from __future__ import annotations
 
-COLOURS = ("#0969da", "#bf8700", "#1a7f37", "#cf222e")
+COLOURS = ("#0969da", "#bf8700", "#1a7f37", "#cf222e", "#8250df", "#57606a")
 
 
 def line_chart(curves: dict[str, list[float]], title: str, x_label: str, y_label: str, width: int = 640, height: int = 320) -> str:
