@@ -7,6 +7,7 @@ message must be the last, short thing printed). ``start()`` installs the handler
 """
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from .errors import LessonkitError
@@ -38,6 +39,10 @@ def install_short_errors() -> bool:
     if shell is None:
         return False
     if id(shell) not in _INSTALLED:
+        # trio (imported later by httpx's stack) warns when IPython already has a custom handler; ours only
+        # shortens lessonkit's own errors and leaves every other exception (trio's included) to IPython.
+        warnings.filterwarnings("ignore", message="IPython detected, but you already have a custom exception handler",
+                                category=RuntimeWarning)
         shell.set_custom_exc((LessonkitError,), _handler)
         _INSTALLED.add(id(shell))
     return True
