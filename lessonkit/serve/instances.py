@@ -127,7 +127,13 @@ def start_instance(*, database: str | os.PathLike[str] | None = None, mode: str 
 
 
 def _stop_all() -> None:
-    for instance in list(_RUNNING):
+    """At exit: SIGTERM every instance at once, then wait for each (a kernel's shutdown stays short)."""
+    running = list(_RUNNING)
+    for instance in running:
+        with contextlib.suppress(Exception):
+            if instance.process.poll() is None:
+                instance.process.send_signal(signal.SIGTERM)
+    for instance in running:
         with contextlib.suppress(Exception):
             instance.stop()
 
