@@ -20,8 +20,10 @@ run per thread holds across processes and machines: two ``lessonkit serve`` inst
 """
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import threading
+import time
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -103,11 +105,32 @@ def _connect_error(url: str, exc: BaseException, doing: str = "connect to") -> P
                                 "the server is running and accepts connections from here.")
 
 
+SETUP_WAIT_S = 120.0  # how long an instance waits for another one's setup() (migrations) to finish
+_SETUP_POLL_S = 0.05
+
+
+def _setup_lock_wait(acquired: bool, started: float, url: str) -> float:
+    """Poll for the setup lock (pure): 0 when taken, else the pause before the next try; PostgresConnectError past the limit.
+
+    A blocking pg_advisory_lock would deadlock: the holder's setup() runs CREATE INDEX CONCURRENTLY, which waits
+    for every open transaction, the waiting lock call included. Short try-lock statements end at once.
+    """
+    if acquired:
+        return 0.0
+    if time.monotonic() - started > SETUP_WAIT_S:
+        raise PostgresConnectError(f"the Postgres checkpoint database {describe_url(url)} is being set up by another "
+                                   f"process and was not ready after {SETUP_WAIT_S:g} s; try again, or look for a stuck migration.")
+    return _SETUP_POLL_S
+
+
 def _setup(url: str) -> None:
     """Connect once (the clear error comes from here, not a pool timeout), then setup() outside a transaction."""
     try:
         with psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT_S, **CONNECTION_KWARGS) as conn:
-            conn.execute("SELECT pg_advisory_lock(%s)", (_SETUP_LOCK_KEY,))
+            started = time.monotonic()
+            while pause := _setup_lock_wait(conn.execute("SELECT pg_try_advisory_lock(%s) AS ok", (_SETUP_LOCK_KEY,)).fetchone()["ok"],
+                                            started, url):
+                time.sleep(pause)
             try:
                 PostgresSaver(conn).setup()
             finally:
@@ -120,7 +143,11 @@ async def _asetup(url: str) -> None:
     try:
         async with await psycopg.AsyncConnection.connect(url, connect_timeout=CONNECT_TIMEOUT_S,
                                                          **CONNECTION_KWARGS) as conn:
-            await conn.execute("SELECT pg_advisory_lock(%s)", (_SETUP_LOCK_KEY,))
+            started = time.monotonic()
+            while pause := _setup_lock_wait(
+                    (await (await conn.execute("SELECT pg_try_advisory_lock(%s) AS ok", (_SETUP_LOCK_KEY,))).fetchone())["ok"],
+                    started, url):
+                await asyncio.sleep(pause)
             try:
                 await AsyncPostgresSaver(conn).setup()
             finally:

@@ -187,3 +187,20 @@ def test_unclosed_savers_do_not_hang_exit(postgres_url):  # noqa: F811
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=30, check=False)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "['x']"
+
+
+def test_processes_setting_up_one_new_database_at_once_do_not_deadlock(postgres_server):  # noqa: F811
+    """setup() runs CREATE INDEX CONCURRENTLY; a blocking advisory lock in another session deadlocked it."""
+    url = postgres_server.create_database()
+    script = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(ROOT)!r})
+        from lessonkit import postgres
+        postgres.check_database({url!r})
+        print("ready")
+    """)
+    procs = [subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(4)]
+    results = [proc.communicate(timeout=120) for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0, 0, 0], [err for _, err in results]
+    assert all(out.strip() == "ready" for out, _ in results)
