@@ -253,3 +253,16 @@ def test_lean_widgets_leave_out_only_traits_still_at_their_defaults(widget_bytes
         assert left_out and left_out <= widget.unsynced
         for name in left_out:
             assert getattr(widget, name) == widget.trait_defaults(name), f"{type(widget).__name__}.{name} was set but is never sent"
+
+
+def test_the_tool_column_says_no_tool_calls_until_there_is_one() -> None:
+    from lessonkit.panels.tools import ToolDecisionsPanel
+    from lessonkit.stream.events import ToolDecision
+    panel = ToolDecisionsPanel()
+    assert [c.value for c in panel.cards.children] == ["<span class='lk-muted'>no tool calls</span>"]
+    for n in (1, 2):
+        panel.on_event(ToolDecision(t=0.1 * n, tool="tavily_search", args={"query": f"q{n}"}, tool_call_id=f"c{n}",
+                                    model_call_id="m1", node="llm", step=1))
+    panel.sync()
+    assert len(panel.cards.children) == 2 and panel.placeholder not in panel.cards.children
+    assert all("tavily_search" in c.value for c in panel.cards.children)

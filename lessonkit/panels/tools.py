@@ -64,7 +64,10 @@ class ToolDecisionsPanel(Panel):
 
     def __init__(self) -> None:
         self.decisions: dict[str, _Decision] = {}
-        self.cards = widgets.VBox([])
+        # Until the model calls a tool the column says so, instead of standing empty.
+        self.placeholder = LeanHTML(value="<span class='lk-muted'>no tool calls</span>", layout=CARD_LAYOUT,
+                                    style=SHARED_HTML_STYLE, _dom_classes=("lk-card", "lk-no-tools"))
+        self.cards = widgets.VBox([self.placeholder])
         self._dirty: set[str] = set()
         self.widget = titled("Tool decisions", self.cards, css_class="lk-tool-decisions")
 
@@ -72,7 +75,8 @@ class ToolDecisionsPanel(Panel):
         if isinstance(event, ToolDecision):
             card = LeanHTML(layout=CARD_LAYOUT, style=SHARED_HTML_STYLE, _dom_classes=("lk-card", "lk-decision"))
             self.decisions[event.tool_call_id] = _Decision(event, card)
-            self.cards.children = (*self.cards.children, card)
+            shown = tuple(c for c in self.cards.children if c is not self.placeholder)
+            self.cards.children = (*shown, card)
             key = event.tool_call_id
         elif isinstance(event, ToolStart) and event.tool_call_id in self.decisions:
             self.decisions[event.tool_call_id].started = event.t
