@@ -16,6 +16,7 @@ from langgraph.graph.message import add_messages
 
 from lessonkit import checkpoints as ck
 from lessonkit.errors import CheckpointPathError, LessonkitError, ThreadNotFoundError
+from tests.postgres_server import postgres_server, postgres_url  # noqa: F401  (fixtures: the postgres saver case)
 
 ROOT = Path(__file__).resolve().parents[1]
 TESTS = Path(__file__).resolve().parent
@@ -121,10 +122,15 @@ def test_threads_are_isolated(tmp_path):
 
 # ---------------------------------------------------------------- inspection helpers
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
 def saver(request, tmp_path):
     if request.param == "memory":
         yield ck.memory_saver()
+        return
+    if request.param == "postgres":  # a fresh database on the run's throwaway cluster (tests/postgres_server.py)
+        s = ck.postgres_saver(request.getfixturevalue("postgres_url"))
+        yield s
+        ck.close_postgres_saver(s)
         return
     s = ck.sqlite_saver(tmp_path / "chat.db")
     yield s
@@ -136,8 +142,9 @@ def test_list_messages_history_delete(saver):
     say(app, "t1", "a")
     say(app, "t1", "b")
     say(app, "t2", "only t2")
+    say(app, "T0", "capital first")  # byte order, as SQLite sorts (not a locale's collation)
 
-    assert ck.list_threads(saver) == ["t1", "t2"]
+    assert ck.list_threads(saver) == ["T0", "t1", "t2"]
     assert contents(ck.thread_messages(saver, "t1")) == ["a", "echo: a", "b", "echo: b"]
 
     hist = ck.thread_history(saver, "t1")
@@ -151,14 +158,14 @@ def test_list_messages_history_delete(saver):
         hist[0].step = 99  # type: ignore[misc]
 
     ck.delete_thread(saver, "t1")
-    assert ck.list_threads(saver) == ["t2"]
+    assert ck.list_threads(saver) == ["T0", "t2"]
     assert contents(ck.thread_messages(saver, "t2")) == ["only t2", "echo: only t2"]
 
     for call in (ck.thread_messages, ck.thread_history, ck.delete_thread):
         with pytest.raises(ThreadNotFoundError) as err:
             call(saver, "t1")
         assert "'t1'" in str(err.value) and "'t2'" in str(err.value)
-        assert err.value.thread_id == "t1" and err.value.known_threads == ["t2"]
+        assert err.value.thread_id == "t1" and err.value.known_threads == ["T0", "t2"]
         assert isinstance(err.value, KeyError) and isinstance(err.value, LessonkitError)
         assert not str(err.value).startswith('"')  # not KeyError's repr-quoting
 

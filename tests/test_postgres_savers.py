@@ -1,4 +1,5 @@
-"""The thread helpers on SQLite and on a real Postgres (issue 11): one set of tests, both savers.
+"""The thread helpers on SQLite and on a real Postgres (issue 11): one set of tests, both savers (the list,
+messages, history and delete test is tests/test_checkpoints.py::test_list_messages_history_delete, on every saver).
 
 Postgres comes from tests/postgres_server.py (a throwaway cluster from the system's binaries): without them the
 Postgres cases skip saying why and how to install them; under CI=true they fail.
@@ -51,37 +52,6 @@ async def close_async(saver):
         await ck.close_saver(saver)
     else:
         await ck.aclose_postgres_saver(saver)
-
-
-def test_list_messages_history_delete(store):
-    saver = open_sync(store)
-    try:
-        app = build_app(saver)
-        say(app, "t1", "a")
-        say(app, "t1", "b")
-        say(app, "t2", "only t2")
-        say(app, "T0", "capital first")  # byte order, as SQLite sorts (not a locale's collation)
-
-        assert ck.list_threads(saver) == ["T0", "t1", "t2"]
-        assert contents(ck.thread_messages(saver, "t1")) == ["a", "echo: a", "b", "echo: b"]
-
-        hist = ck.thread_history(saver, "t1")
-        assert [h.step for h in hist] == [-1, 0, 1, 2, 3, 4]
-        assert [h.source for h in hist] == ["input", "loop", "loop", "input", "loop", "loop"]
-        assert [h.writes for h in hist] == [(), ("__start__",), ("echo",), (), ("__start__",), ("echo",)]
-        assert [h.message_count for h in hist] == [0, 1, 2, 2, 3, 4]
-        assert hist[0].parent_id is None
-        assert [h.parent_id for h in hist[1:]] == [h.checkpoint_id for h in hist[:-1]]
-
-        ck.delete_thread(saver, "t1")
-        assert ck.list_threads(saver) == ["T0", "t2"]
-        assert contents(ck.thread_messages(saver, "t2")) == ["only t2", "echo: only t2"]
-        for call in (ck.thread_messages, ck.thread_history, ck.delete_thread):
-            with pytest.raises(ThreadNotFoundError) as err:
-                call(saver, "t1")
-            assert err.value.thread_id == "t1" and err.value.known_threads == ["T0", "t2"]
-    finally:
-        close_sync(saver)
 
 
 def test_threads_survive_a_new_saver(store):
