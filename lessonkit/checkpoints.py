@@ -322,9 +322,11 @@ def close_sync_saver(saver: SqliteSaver) -> None:
     saver.conn.close()
 
 
-async def close_saver(saver: SqliteSaver | AsyncSqliteSaver) -> None:
-    """Close a SQLite saver's connection now rather than at exit."""
-    if isinstance(saver, AsyncSqliteSaver):
+async def close_saver(saver: BaseCheckpointSaver) -> None:
+    """Close a SQLite saver's connection, or a Postgres saver's pool, now rather than at exit."""
+    if isinstance(saver, (*_SYNC_POSTGRES, *_ASYNC_POSTGRES)):
+        await _pg.aclose_postgres_saver(saver)
+    elif isinstance(saver, AsyncSqliteSaver):
         locks.release_saver(saver)
         _OPEN_ASYNC.discard(saver.conn)
         await saver.conn.close()

@@ -47,13 +47,6 @@ async def open_async(store):
     return await (ck.async_sqlite_saver(where) if kind == "sqlite" else ck.async_postgres_saver(where))
 
 
-async def close_async(saver):
-    if isinstance(saver, ck.AsyncSqliteSaver):
-        await ck.close_saver(saver)
-    else:
-        await ck.aclose_postgres_saver(saver)
-
-
 def test_threads_survive_a_new_saver(store):
     first = open_sync(store)
     try:
@@ -89,7 +82,7 @@ def test_async_helpers(store):
                 ck.list_threads(saver)
             return threads, msgs, hist, after
         finally:
-            await close_async(saver)
+            await ck.close_saver(saver)  # either kind
 
     threads, msgs, hist, after = asyncio.run(main())
     assert threads == ["a", "b"]

@@ -74,7 +74,7 @@ def lesson_resources(options: LessonServe, settings: ServeSettings) -> Any:
                                 approve_tools=options.approve_tools)
             yield graph, saver
         finally:
-            await close_saver(saver)
+            await checkpoints.close_saver(saver)
 
     return opened
 
@@ -87,13 +87,6 @@ async def open_saver(database: Database) -> Any:
     if not database.parent.exists() and str(database) != ":memory:":
         os.makedirs(database.parent, exist_ok=True)
     return await checkpoints.async_sqlite_saver(database)
-
-
-async def close_saver(saver: Any) -> None:
-    if isinstance(saver, checkpoints.AsyncPostgresSaver):
-        await checkpoints.aclose_postgres_saver(saver)
-    else:
-        await checkpoints.close_saver(saver)
 
 
 def create_lesson_app(options: LessonServe | None = None, settings: ServeSettings | None = None) -> FastAPI:
