@@ -7,7 +7,7 @@ throwaway cluster from ``lessonkit.local_postgres``, on 127.0.0.1; skipped, sayi
 installed, or with --no-postgres) and InMemorySaver. Size: the SQLite file after folding its write-ahead log in;
 the Postgres tables with their indexes and TOAST (``pg_total_relation_size``); InMemorySaver's pickled contents. And the
 payload: the bytes of the serialized checkpoints and writes those hold, before Postgres compresses them.
-Run: python -m bench.checkpointer_growth [--turns 1000] [--plot docs/checkpointer_growth.svg] [--no-postgres]
+Run: python -m bench.checkpointer_growth [--turns 1000] [--plot notebooks/images/checkpointer_growth.svg] [--no-postgres]
 """
 from __future__ import annotations
 

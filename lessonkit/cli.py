@@ -9,9 +9,10 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from . import usage
 from .checkpoints import data_folder, database_path
 from .errors import LessonkitError
-from .execute import execute_notebook
+from .execute import execute_notebook, read_notebook
 from .lesson import recording_summary
 from .modes import active_mode, key_status, load_env
 from .recording import Cassette
@@ -78,6 +79,13 @@ def doctor() -> int:
         except Exception as err:  # noqa: BLE001 - doctor reports every bad file and goes on
             said = str(err) if isinstance(err, LessonkitError) else f"{type(err).__name__}: {err}"
             print(f"  {project_relative(path)}: UNREADABLE: {redact(said)}")
+            continue
+        verdict = usage.recording_verdict(path)
+        if verdict is not None:
+            print(f"    {verdict}")
+    if found:
+        print(f"usage ledgers: {usage.usage_dir()} (written when `lessonkit run` or `pytest --nbval` runs a whole lesson "
+              "without an error)")
     for folder in {p.parent.parent for p in found if p.parent.name == "recordings"}:
         for note in recover(folder, apply=False):
             print(f"  {note}")
@@ -138,9 +146,14 @@ def run(notebooks: Sequence[Path], speed: str, save: bool) -> int:
     """Execute lessons headless in replay, one after another; exit 1 if a cell of any fails."""
     reports = []
     for notebook in notebooks:
-        report = execute_notebook(notebook, {"LESSONKIT_MODE": "replay", "LESSONKIT_REPLAY_SPEED": speed},
-                                  save_to=notebook if save else None)
+        sources = [c.source for c in read_notebook(notebook).cells if c.cell_type == "code"]
+        env = {"LESSONKIT_MODE": "replay", "LESSONKIT_REPLAY_SPEED": speed, usage.VARIABLE: str(usage.usage_dir())}
+        # The finish code runs only after every cell ran without an error: it records which answers were used.
+        report = execute_notebook(notebook, env, save_to=notebook if save else None,
+                                  finish=usage.finish_code(notebook, sources, "lessonkit run"))
         print(report.summary(), flush=True)
+        for line in report.finish_output.splitlines():
+            print(f"  {line}", flush=True)
         reports.append(report)
     if len(reports) > 1:
         failed = [r.notebook.name for r in reports if not r.ok]

@@ -59,15 +59,17 @@ def environment(overrides: Mapping[str, str | None]) -> Iterator[None]:
 
 def execute_notebook(
     path: Path, env: Mapping[str, str | None], *, save_to: Path | None = None, finish: str | None = None, timeout: int = 600,
+    notebook: nbformat.NotebookNode | None = None,
 ) -> ExecutionReport:
     """Run every cell with the notebook's folder as working directory.
 
     ``finish``: code run in the same kernel after the last cell (not kept in the notebook), e.g. to
     commit a record-mode recording. ``save_to``: where the executed notebook is written (atomically,
-    redacted) when every cell ran; nothing is written otherwise.
+    redacted) when every cell ran; nothing is written otherwise. ``notebook``: run this one instead of
+    the file at ``path`` (a lesson with its solutions filled in), still from ``path``'s folder and name.
     """
     path = path.resolve()
-    notebook = read_notebook(path)
+    notebook = read_notebook(path) if notebook is None else notebook
     for cell in notebook.cells:  # counts left from the last save must not count as cells run now
         if cell.cell_type == "code":
             cell.execution_count = None
@@ -157,9 +159,32 @@ def read_notebook(path: Path) -> nbformat.NotebookNode:
                              "Restore it from git, or open and re-save it in JupyterLab.") from None
 
 
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def without_widget_state(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """The notebook as lessonkit commits it: panels as their text, no widget state (pure).
+
+    Widget state made lesson 04 521 KB (a one-question re-record: a 2,000-line diff); without it,
+    28 KB. A widget view kept without its state shows "Error displaying widget: model not found"
+    in JupyterLab, so the view goes too and the panel's text form (what nbval compares) stays.
+    """
+    result = nbformat.from_dict(notebook)
+    result.metadata.pop("widgets", None)
+    for cell in result.cells:
+        if cell.cell_type != "code":
+            continue
+        for output in cell.get("outputs", []):
+            data = output.get("data")
+            if data and WIDGET_VIEW in data and len(data) > 1:
+                del data[WIDGET_VIEW]
+        cell.outputs = [o for o in cell.get("outputs", []) if not (o.get("data") and set(o["data"]) == {WIDGET_VIEW})]
+    return result
+
+
 def save_notebook(notebook: nbformat.NotebookNode, path: Path) -> None:
-    """Write a notebook atomically with every secret-shaped string redacted (keys never reach a commit)."""
-    text = nbformat.writes(nbformat.from_dict(redact_data(notebook)))
+    """Write a notebook atomically, without widget state and with every secret-shaped string redacted."""
+    text = nbformat.writes(nbformat.from_dict(redact_data(without_widget_state(notebook))))
     atomic_write_text(path, text if text.endswith("\n") else text + "\n")  # as nbformat.write ends a file
 
 

@@ -7,7 +7,7 @@ prints one deterministic line saying the mode, and hands out a real ``ChatOpenAI
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +77,10 @@ class Lesson:
             if isinstance(self.cassette, PendingCassette) and self.cassette.kept_journal is not None:
                 line += f" · an earlier run's unsaved answers are kept in {project_relative(self.cassette.kept_journal)}"
         return line
+
+    def at_speed(self, speed: float) -> "Lesson":
+        """The same lesson and recording, replayed at another pace (e.g. slow enough to press Stop)."""
+        return replace(self, speed=replay_speed(override=speed))
 
     def chat_model(self, model: str = DEFAULT_MODEL, **kwargs: Any) -> ChatOpenAI:
         """A real ChatOpenAI with streamed usage on; its HTTP goes through lessonkit's transports."""

@@ -1,11 +1,12 @@
 """``lessonkit new NAME``: a new numbered lesson that runs and records out of the box.
 
-It writes three things, refusing to overwrite any of them:
+It writes four things, refusing to overwrite any of them:
 
 - ``notebooks/NN_name.ipynb``: the start cell, a setup cell, a story skeleton (explanation, a cell that
   shows it, what to notice), an exercise left unsolved with its check, and a recap;
 - ``notebooks/scripts/NN_name.json``: the authored answer the skeleton asks for, so
   ``lessonkit record notebooks/NN_name.ipynb --script notebooks/scripts/NN_name.json`` works at once;
+- ``notebooks/solutions/NN_name.py``: the exercise's solution (CI fills it in and expects ✓);
 - a row in the README's lessons table (the README test requires every lesson listed there).
 """
 from __future__ import annotations
@@ -18,6 +19,7 @@ import nbformat
 
 from .errors import LessonkitError
 from .files import atomic_write_text
+from .solutions import solutions_path
 
 NAME = re.compile(r"^(\d\d)_([a-z][a-z0-9_]*)$")
 QUESTION = "What is the weather in sf?"
@@ -60,14 +62,17 @@ def template(name: str) -> nbformat.NotebookNode:
               'print(result["messages"][-1].content)'),
         _md("**Notice:** what to look at in the output above, and why it matters."),
         _md("## Exercise\n\n**1.** How many messages does thread 1 hold now? Compute it from the saved state."),
-        _code("answer = None  # ← your expression\n\n"
-              'lessonkit.check(answer == 2, "one question and one answer: 2 messages",\n'
-              '                hint="read agent.get_state(thread).values[\'messages\'] and count them")'),
+        _code("answer = ...  # ← your expression: how many messages thread 1 holds\n\n"
+              'with lessonkit.exercise(answer, hint="read agent.get_state(thread).values[\'messages\'] and count them") as check:\n'
+              '    check(answer == 2, "one question and one answer: 2 messages")'),
         _md("## Recap\n\n- One line per idea the lesson taught."),
     ]
     notebook = nbformat.v4.new_notebook(cells=cells)
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     return notebook
+
+
+SOLUTION = '# %% exercise 1\nanswer = len(agent.get_state(thread).values["messages"])\n'
 
 
 def script(name: str) -> dict[str, object]:
@@ -87,15 +92,18 @@ def create(folder: Path, requested: str, readme: Path | None = None) -> list[Pat
     """Write the lesson, its script and its README row; the paths written. Refuses to overwrite anything."""
     name = lesson_name(requested, sorted(p.stem for p in folder.glob("[0-9][0-9]_*.ipynb")))
     notebook, script_path = folder / f"{name}.ipynb", folder / "scripts" / f"{name}.json"
-    taken = [str(p) for p in (notebook, script_path) if p.exists()]
+    solution_path = solutions_path(notebook)
+    taken = [str(p) for p in (notebook, script_path, solution_path) if p.exists()]
     taken += [p.name for p in folder.glob(f"{name[:2]}_*.ipynb")]  # one lesson per number
     taken += [p.name for p in folder.glob(f"[0-9][0-9]_{name[3:]}.ipynb")]  # and per name
     if taken:
         raise LessonkitError(f"not creating lesson {name}: {', '.join(sorted(set(taken)))} already exists. Pick another name or number.")
-    script_path.parent.mkdir(parents=True, exist_ok=True)
+    for path in (script_path, solution_path):
+        path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(notebook, nbformat.writes(template(name)) + "\n")
     atomic_write_text(script_path, json.dumps(script(name), indent=2, ensure_ascii=False) + "\n")
-    written = [notebook, script_path]
+    atomic_write_text(solution_path, f'"""Solutions to {name}: each block replaces the line(s) marked ← in that exercise\'s cell."""\n\n{SOLUTION}')
+    written = [notebook, script_path, solution_path]
     if readme is not None and readme.exists():
         updated = with_row(readme.read_text(encoding="utf-8"), name)
         if updated is not None:

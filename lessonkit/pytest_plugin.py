@@ -27,6 +27,9 @@ from lessonkit import local_postgres
 MARKER = "postgres"
 TEST_ENVIRONMENT = {"LESSONKIT_MODE": "replay", "LESSONKIT_REPLAY_SPEED": "0"}
 UNSET_IN_TESTS = ("LESSONKIT_SCRIPT", "LESSONKIT_RECORD_POLICY")
+# nbval's lesson kernels (only they) get LESSONKIT_USAGE_DIR; a lesson whose every cell passed records which
+# recorded answers it used, for `python -m lessonkit doctor` (lessonkit/usage.py, lessonkit/usage_pytest.py).
+pytest_plugins = ["lessonkit.usage_pytest"]
 
 
 def force_replay(environ: MutableMapping[str, str]) -> None:

@@ -9,7 +9,9 @@ import sys
 from pathlib import Path
 
 import nbformat
+import pytest
 
+from lessonkit import cli
 from tests.conftest import ROOT
 
 QUICKSTART = ROOT / "notebooks" / "00_quickstart.ipynb"
@@ -139,6 +141,54 @@ def test_a_script_with_unused_or_empty_replies_warns_and_strict_refuses(tmp_path
     assert recording.read_bytes() == before
     loose = lessonkit("record", str(lesson), "--script", str(path), cwd=tmp_path, env={"OPENAI_API_KEY": ""})
     assert loose.returncode == 0 and "warning: " in loose.stdout and recording.read_bytes() != before
+
+
+def test_doctor_names_answers_no_cell_uses_as_the_last_full_run_found_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    lesson = copy_lesson(tmp_path)
+    shutil.copytree(ROOT / "notebooks" / "scripts", lesson.parent / "scripts")
+    recording = lesson.parent / "recordings" / "00_quickstart.json"
+    stored = json.loads(recording.read_text())
+    stale = json.loads(json.dumps(next(i for i in stored["interactions"] if i["kind"] == "search")))
+    stale["request"]["query"] = "a question the lesson no longer asks"
+    stored["interactions"].append(stale)
+    recording.write_text(json.dumps(stored))
+    env = {"LESSONKIT_USAGE_DIR": str(tmp_path / "usage"), "OPENAI_API_KEY": ""}
+
+    monkeypatch.chdir(tmp_path)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+
+    def doctor() -> str:  # in this process (the subprocess's start-up is tested above): the line under the recording
+        assert cli.doctor() == 0
+        line = capsys.readouterr().out.split("notebooks/recordings/00_quickstart.json: ", 1)[1].splitlines()[1]
+        assert line.startswith("    ")
+        return line.strip()
+
+    check = "run `python -m lessonkit run notebooks/00_quickstart.ipynb` to check"
+    assert doctor() == f"usage unknown (no full replay run of 00_quickstart.ipynb yet): {check}"
+    ran = lessonkit("run", "notebooks/00_quickstart.ipynb", cwd=tmp_path, env=env)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    unused = "1 unused answer of 5 (interactions[4]: search 'a question the lesson no longer asks') as of the last full run on "
+    assert ran.stdout.splitlines()[1].startswith(f"  notebooks/recordings/00_quickstart.json: {unused}")  # under its report
+    said = doctor()
+    prune = ("python -m lessonkit record notebooks/00_quickstart.ipynb --missing-only "
+             "--script notebooks/scripts/00_quickstart.json")
+    assert said.startswith(unused) and said.endswith(f": run `{prune}` to prune it")
+    pruned = lessonkit(*prune.split()[3:], cwd=tmp_path, env=env)  # the advice, as given, prunes (offline)
+    assert pruned.returncode == 0 and "pruned 1 unused answer" in pruned.stdout, pruned.stdout + pruned.stderr
+    said = doctor()
+    assert said.startswith("usage unknown (the recording changed since the last full run on ") and said.endswith(check)
+    assert lessonkit("run", "notebooks/00_quickstart.ipynb", cwd=tmp_path, env=env).returncode == 0
+    assert doctor().startswith("all 4 answers used (last full run on ")
+    notebook = nbformat.read(lesson, 4)
+    for cell in notebook.cells:
+        cell.source = cell.source.replace("What is the weather in sf?", "What is the weather in Paris?")
+    nbformat.write(notebook, lesson)
+    failed = lessonkit("run", "notebooks/00_quickstart.ipynb", cwd=tmp_path, env=env)
+    assert failed.returncode == 1 and "unused" not in failed.stdout and "answers used" not in failed.stdout
+    assert doctor().startswith("usage unknown (the lesson's code changed since the last full run on ")  # a failed run claims nothing
 
 
 def test_record_live_without_a_key_says_what_to_set(tmp_path: Path) -> None:

@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 
 from lessonkit.errors import LessonkitError
+from lessonkit.execute import execute_notebook
+from lessonkit.solutions import solved_lesson, verdicts
 from lessonkit.new_lesson import lesson_name, with_row
 from tests.test_cli import lessonkit
 
@@ -36,6 +38,9 @@ def test_new_lesson_records_runs_and_is_listed(tmp_path: Path) -> None:
     assert recorded.returncode == 0, recorded.stdout + recorded.stderr
     assert (tmp_path / "notebooks" / "recordings" / "01_sharing_threads.json").exists()
     outputs = ["".join(o.get("text", "")) for c in json.loads(notebook.read_text())["cells"] if c["cell_type"] == "code" for o in c["outputs"]]
-    assert any(text.startswith("✗ not yet.") for text in outputs)  # the exercise is left for the student
+    assert any(text.startswith("✗ not yet: replace the ...") for text in outputs)  # the exercise is left for the student
+    solved = solved_lesson(notebook)  # and its solutions file solves it
+    assert execute_notebook(notebook, {}, notebook=solved).ok
+    assert verdicts(solved) == ["✓ correct: one question and one answer: 2 messages"]
     ran = lessonkit("run", str(notebook), cwd=tmp_path)
     assert ran.returncode == 0 and "01_sharing_threads.ipynb: ok, 4 code cells" in ran.stdout

@@ -266,3 +266,17 @@ def test_the_tool_column_says_no_tool_calls_until_there_is_one() -> None:
     panel.sync()
     assert len(panel.cards.children) == 2 and panel.placeholder not in panel.cards.children
     assert all("tavily_search" in c.value for c in panel.cards.children)
+
+
+def test_timeline_ends_its_last_tick_label_at_the_tick_so_it_is_not_cut_off() -> None:
+    from lessonkit.panels.style import TIMELINE_CSS
+    from lessonkit.panels.timings import WIDTH, timeline_svg
+    from lessonkit.stream.events import ModelEnd, RunStart
+    from lessonkit.stream.timings import compute_timings
+
+    svg = timeline_svg(compute_timings([RunStart(0.0, "r", "t", "astream"), ModelStart(0.0, "c", "llm", 1), Token(0.1, "c", "hi"),
+                                        ModelEnd(0.5, "c", "llm", 1, "hi", 2), RunEnd(0.6, "r")]))
+    ticks = [part for part in svg.split("<text ") if part.startswith("class='tick")]
+    assert len(ticks) == 5 and all(t.startswith("class='tick'") for t in ticks[:4]) and ticks[4].startswith("class='tick last'")
+    assert ".lk-timeline text.tick.last { text-anchor: end; }" in TIMELINE_CSS
+    assert f"viewBox='0 0 {WIDTH} " in svg and "max-width: 100%" in TIMELINE_CSS  # a narrow output scales it down, never crops it

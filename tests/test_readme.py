@@ -17,9 +17,27 @@ def test_quick_start_is_two_commands_and_ci_runs_the_test_one() -> None:
     commands = quick_start_commands()
     assert len(commands) == 2 and all("\n" not in c for c in commands)
     lab, tests = commands
-    assert "jupyter lab notebooks/" in lab and "pytest" in tests
+    assert "jupyterlab" in lab and "pytest" in tests
     ci_lines = (ROOT / ".ci" / "run").read_text().splitlines()
     assert tests in ci_lines
+
+
+def test_quick_start_installs_into_and_runs_from_a_virtual_environment() -> None:
+    """A Python that refuses `pip install` (Debian's, PEP 668) still works, and root still gets JupyterLab."""
+    lab, tests = quick_start_commands()
+    for command in (lab, tests):
+        make, *steps = command.split(" && ")
+        assert make == "python3 -m venv .venv" and steps[0] == ".venv/bin/python -m pip install -q -r requirements.txt"
+        assert all(step.startswith(".venv/bin/python -m ") for step in steps), command  # nothing from PATH
+    assert lab.endswith(" -m jupyterlab --allow-root notebooks/")  # not `-m jupyter lab`: a jupyter-lab on PATH
+    assert tests.endswith(" -m pytest")
+    assert ".venv/" in (ROOT / ".gitignore").read_text().splitlines()
+
+
+def test_ci_runs_the_test_command_with_debians_own_python_where_there_is_one() -> None:
+    ci = (ROOT / ".ci" / "run").read_text()
+    before = ci[:ci.index(quick_start_commands()[1])]
+    assert 'export PATH="/usr/bin:$PATH"' in before and "/usr/bin/python3 -c" in before
 
 
 def test_every_lesson_is_listed_and_every_listed_lesson_exists() -> None:

@@ -7,10 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage
 from langchain_core.tools import tool
 from langchain_openai import ChatOpenAI
 
+import lessonkit
+from lessonkit.errors import ModeError
 from lessonkit.recording import Cassette, RecordingTransport, ReplayTransport
 from tests.openai_server import LocalServer
 
@@ -121,3 +124,11 @@ def test_same_request_recorded_twice_replays_in_order(server: LocalServer, tmp_p
     assert [recorder.invoke("same").content for _ in range(2)] == ["first answer", "second answer"]
     replayer = model_over(ReplayTransport(Cassette(path)), server.url)
     assert [replayer.invoke("same").content for _ in range(3)] == ["first answer", "second answer", "second answer"]
+
+
+def test_at_speed_replays_the_same_recording_at_another_pace() -> None:
+    lesson = lessonkit.start("00_quickstart", recordings_dir=Path(__file__).resolve().parents[1] / "notebooks" / "recordings", announce=False)
+    paced = lesson.at_speed(1)
+    assert (paced.speed, lesson.speed) == (1.0, 0.0) and paced.cassette is lesson.cassette  # one recording, two paces
+    with pytest.raises(ModeError, match="out of range"):
+        lesson.at_speed(2)

@@ -17,6 +17,9 @@ class Panel:
 
     widget: widgets.Widget
 
+    def begin_run(self, label: str) -> None:
+        """A run is about to stream into the panel; ``label`` says which (thread and question)."""
+
     def on_event(self, event: StreamEvent) -> bool:
         """Take one event into the panel's state; True if anything visible changed."""
         return False

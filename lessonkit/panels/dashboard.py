@@ -2,13 +2,14 @@
 
 ``await dash.run(graph, inputs, config)`` streams a turn and returns when it is done (the form that
 works under nbclient/nbval). ``dash.start(...)`` runs it as a background task with a working Stop
-button (widget clicks only arrive while no cell is running). Either way the dashboard is driven by
-``graph.astream`` (or ``astream_events`` v2), never by callback handlers.
+button (widget clicks only arrive while no cell is running); ``dash.stop()`` is the button in code,
+and ``await dash.wait()`` the stopped or finished run's report. Either way the dashboard is driven by
+``graph.astream`` (or ``astream_events`` v2), never by callback handlers. Several runs on one
+dashboard are each labelled with their thread and question (``labels.run_label``).
 """
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from typing import Any, Mapping
 
 import ipywidgets as widgets
@@ -16,39 +17,19 @@ from IPython.display import display
 
 from ..explain import explain_error
 from ..stream.adapters import Source, watch
-from ..stream.events import ModelEnd, ModelStart, NodeEnd, RunEnd, RunStart, StreamEvent, Token, ToolDecision, ToolEnd
+from ..stream.events import ModelEnd, NodeEnd, RunEnd, RunStart, StreamEvent, Token, ToolEnd
 from ..stream.timings import compute_timings, format_timings
 from .base import Panel
 from .batching import DEFAULT_INTERVAL_S, Flusher
+from .labels import numbered, run_label
 from .quiet_gc import quiet_gc
+from .report import SHOWN_STATUS, STOPPED_STATUS, RunReport, StepsBar, run_status, steps_at_end
 from .style import style_widget
 from .text import escape
 from .thread import ThreadPanel
 from .timings import TimingsPanel
 from .tokens import TokenPanel
 from .tools import ToolDecisionsPanel
-
-
-@dataclass(frozen=True)
-class RunReport:
-    """What a finished run leaves behind, as deterministic text (times are masked by the sanitizer)."""
-
-    status: str
-    thread_id: str | None
-    transcript: str
-    decisions: str
-    timings: str
-
-    def __str__(self) -> str:
-        head = f"Run on thread {self.thread_id!r}: {self.status}"
-        return "\n".join([head, "", "Transcript", _indent(self.transcript), "", "Tool decisions", _indent(self.decisions), "", "Timings", _indent(self.timings)])
-
-    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
-        printer.text(str(self))
-
-
-def _indent(text: str) -> str:
-    return "\n".join("  " + line for line in text.splitlines())
 
 
 class Dashboard(Panel):
@@ -59,6 +40,8 @@ class Dashboard(Panel):
         self.tokens, self.tools, self.timings, self.thread = TokenPanel(), ToolDecisionsPanel(), TimingsPanel(), ThreadPanel()
         self.events: list[StreamEvent] = []
         self.runs: list[list[StreamEvent]] = []
+        self.labels: list[str] = []  # per run: thread and question (``labels.run_label``)
+        self.threads: list[str | None] = []  # per run: the thread id of its config
         self.flusher = Flusher(self._push, flush_interval)
         self.task: asyncio.Task[RunReport] | None = None
         self.status = widgets.HTML(value="ready")
@@ -75,23 +58,83 @@ class Dashboard(Panel):
         self.widget.add_class("lk-dashboard")
         self._status_text = "ready"
         self._displayed = False
+        self._waiters: list[tuple[str, asyncio.Future[StreamEvent | None]]] = []
+
+    @property
+    def status_text(self) -> str:
+        """The status line as plain text (running…, streaming…, done, stopped: …, failed: …)."""
+        return self._status_text
 
     # -- running ---------------------------------------------------------------------------------
     async def run(self, graph: Any, inputs: Any, config: Mapping[str, Any] | None = None, **kwargs: Any) -> RunReport:
         """Stream one turn through the panels; return its report when it is done."""
+        current = self._begin(inputs, config)
+        return await self._stream(current, graph, inputs, config, **kwargs)
+
+    def start(self, graph: Any, inputs: Any, config: Mapping[str, Any] | None = None, **kwargs: Any) -> asyncio.Task[RunReport]:
+        """Run in the background (for interactive use): the cell returns, the Stop button works."""
+        current = self._begin(inputs, config)
+        task = asyncio.ensure_future(self._stream(current, graph, inputs, config, **kwargs))
+        task.add_done_callback(lambda done: self._after_background(done, current))
+        self.task = task
+        self.stop_button.disabled = False
+        return task
+
+    def stop(self) -> None:
+        """Cancel the background run (what the Stop button does); the panels then say it stopped."""
+        if self.task is not None and not self.task.done():
+            self.task.cancel()
+
+    async def wait(self) -> RunReport:
+        """Wait for the background run; return its report, stopped or done (a failed run raises its error)."""
+        if self.task is not None:
+            await asyncio.wait([self.task])
+            if not self.task.cancelled() and self.task.exception() is not None:
+                raise self.task.exception()  # type: ignore[misc]
+        return self.report()
+
+    async def wait_for(self, kind: str) -> StreamEvent | None:
+        """The current run's first event of ``kind`` (``"token"``, ``"tool_decision"``…), once it arrives.
+
+        None if the run ends without one. For a demonstration that stops a run at a known point.
+        """
+        if not self.runs:
+            return None
+        current = self.runs[-1]
+        found = next((e for e in current if e.kind == kind), None)
+        if found is not None or (current and isinstance(current[-1], RunEnd)):
+            return found
+        future: asyncio.Future[StreamEvent | None] = asyncio.get_running_loop().create_future()
+        self._waiters.append((kind, future))
+        return await future
+
+    def _begin(self, inputs: Any, config: Mapping[str, Any] | None) -> list[StreamEvent]:
+        """A new run, labelled in every panel before its first event (a run stopped early still has its place)."""
+        if self.task is not None and not self.task.done():  # two runs' events would mix in one set of panels
+            raise RuntimeError("this dashboard is still running a turn: `await dash.wait()` (or `dash.stop()`) first, or use another Dashboard")
         self._show()
         current: list[StreamEvent] = []
         self.runs.append(current)
+        self.threads.append(((config or {}).get("configurable") or {}).get("thread_id"))
+        self.labels.append(run_label(self.threads[-1], inputs))
+        for panel in (self.tokens, self.tools, self.timings):
+            panel.begin_run(self.labels[-1])
+        self._show_bar(StepsBar(0, 1))
         self._set_status("running…")
+        return current
+
+    async def _stream(self, current: list[StreamEvent], graph: Any, inputs: Any, config: Mapping[str, Any] | None, **kwargs: Any) -> RunReport:
         with quiet_gc():  # no 50-80 ms full collections while tokens are waiting to be sent
             try:
                 async for event in watch(graph, inputs, config, via=self.via, **kwargs):
                     current.append(event)
                     self._take(event)
             except asyncio.CancelledError:
-                self._set_status("stopped: the last checkpoint is kept; the next turn on this thread continues from it")
+                self._close(current, "cancelled")
+                self._set_status(STOPPED_STATUS)
                 raise
             except Exception as error:
+                self._close(current, "error", f"{type(error).__name__}: {error}")
                 self._set_status(f"failed: {explain_error(error)}")
                 raise
             finally:
@@ -100,23 +143,33 @@ class Dashboard(Panel):
                 await self._refresh_thread(graph, config)
         return self.report(current)
 
-    def start(self, graph: Any, inputs: Any, config: Mapping[str, Any] | None = None, **kwargs: Any) -> asyncio.Task[RunReport]:
-        """Run in the background (for interactive use): the cell returns, the Stop button works."""
-        self._show()
-        self.task = asyncio.ensure_future(self.run(graph, inputs, config, **kwargs))
-        self.stop_button.disabled = False
-        return self.task
+    def _close(self, current: list[StreamEvent], status: str, error: str | None = None) -> None:
+        """Make sure the run ends in the panels: a run cancelled or failed outside the stream gets no RunEnd from it."""
+        if current and isinstance(current[-1], RunEnd):
+            return
+        start = next((e for e in current if isinstance(e, RunStart)), None)
+        end = RunEnd(current[-1].t if current else 0.0, start.run_id if start else "", status, error)  # type: ignore[arg-type]
+        current.append(end)
+        self._take(end)
+
+    def _after_background(self, task: asyncio.Task[RunReport], current: list[StreamEvent]) -> None:
+        """A background run cancelled before it began never ran its own clean-up: do it here.
+
+        A failed one's error is on the status line already: marked as seen, so asyncio does not log it again.
+        """
+        if not task.cancelled():
+            task.exception()
+        elif not (current and isinstance(current[-1], RunEnd)):
+            self._close(current, "cancelled")
+            self._set_status("stopped before the run began: nothing was sent")
+            self.stop_button.disabled = True
+            self.flusher.flush(final=True)
 
     def _show(self) -> None:
         """Display the dashboard where the first run or start is called (once)."""
         if not self._displayed:
             display(self)
             self._displayed = True
-
-    def stop(self) -> None:
-        """Cancel the background run (what the Stop button does)."""
-        if self.task is not None and not self.task.done():
-            self.task.cancel()
 
     async def _refresh_thread(self, graph: Any, config: Mapping[str, Any] | None) -> None:
         if not config or not (config.get("configurable") or {}).get("thread_id") or getattr(graph, "checkpointer", None) is None:
@@ -134,15 +187,37 @@ class Dashboard(Panel):
                 self.progress.max = max(self.progress.max, self.progress.value + 2)
                 self.progress.value += 1
         if isinstance(event, RunStart):
-            with self.progress.hold_sync():
-                self.progress.value, self.progress.max = 0, 1
+            self._show_bar(StepsBar(0, 1))
         if isinstance(event, Token) and "first token" not in self._status_text:
             self._set_status(f"streaming · first token after {event.t:.2f} s")
-        if isinstance(event, RunEnd) and event.status != "error":  # errors: run() explains them
-            self.progress.max = max(self.progress.value, 1)  # one message: value is unchanged
-            self._set_status(event.status)
+        if isinstance(event, RunEnd):
+            self._show_bar(steps_at_end(event.status, self.progress.value))
+            if event.status != "error":  # errors: run() explains them
+                self._set_status(SHOWN_STATUS.get(event.status, event.status))
+        self._wake(event)
         if any(changed) or isinstance(event, (ModelEnd, ToolEnd, RunEnd)):
             self.flusher.request()
+
+    def _wake(self, event: StreamEvent) -> None:
+        """Answer ``wait_for`` calls: with this event if it is the kind they wait for, with None at the run's end."""
+        waiting = []
+        for kind, future in self._waiters:
+            if future.done():
+                continue
+            if event.kind == kind:
+                future.set_result(event)
+            elif isinstance(event, RunEnd):
+                future.set_result(None)
+            else:
+                waiting.append((kind, future))
+        self._waiters = waiting
+
+    def _show_bar(self, bar: StepsBar) -> None:
+        with self.progress.hold_sync():
+            self.progress.max = max(bar.max, 1)
+            self.progress.value = bar.value
+            self.progress.bar_style = bar.bar_style
+            self.progress.description = bar.description
 
     def _set_status(self, text: str) -> None:
         self._status_text = text
@@ -153,19 +228,33 @@ class Dashboard(Panel):
             panel.sync()
 
     # -- text forms ------------------------------------------------------------------------------
+    def _index(self, events: list[StreamEvent]) -> int:
+        """Which run ``events`` is (by identity; a copy is found by value); the last run otherwise."""
+        found = next((i for i, run in enumerate(self.runs) if run is events), None)
+        if found is None:
+            found = next((i for i, run in enumerate(self.runs) if run == events), len(self.runs) - 1)
+        return found
+
     def report(self, events: list[StreamEvent] | None = None) -> RunReport:
-        events = events if events is not None else (self.runs[-1] if self.runs else [])
+        """One run's report (the last run's by default), labelled when the dashboard holds several."""
+        if not self.runs:
+            return RunReport("ready", None, self.tokens.text(), self.tools.text(), self.timings.text())
+        index = self._index(events) if events is not None else len(self.runs) - 1
+        events = self.runs[index]
         start = next((e for e in events if isinstance(e, RunStart)), None)
-        end = next((e for e in reversed(events) if isinstance(e, RunEnd)), None)
-        calls = {e.call_id for e in events if isinstance(e, ModelEnd | ModelStart)}
-        decided = {e.tool_call_id for e in events if isinstance(e, ToolDecision)}
         return RunReport(
-            status=end.status if end else "running", thread_id=start.thread_id if start else None,
-            transcript=self.tokens.text(only=calls), decisions=self.tools.text(only=decided),
-            timings=format_timings(compute_timings(events)),
+            status=run_status(events), thread_id=start.thread_id if start else self.threads[index],
+            transcript=self.tokens.text(run=index), decisions=self.tools.text(run=index),
+            timings=format_timings(compute_timings(events)) if events else "Timings: no calls yet",
+            label=numbered(index + 1, self.labels[index]) if len(self.runs) > 1 else None,
         )
 
     def text(self) -> str:
+        """The last run's report; with several runs, a line per run first (its label and status)."""
         if not self.runs:
             return "lessonkit dashboard: ready (tokens, tool decisions, timings, thread history)"
-        return str(self.report())
+        if len(self.runs) == 1:
+            return str(self.report())
+        lines = [f"lessonkit dashboard: {len(self.runs)} runs"]
+        lines += [f"  {numbered(i, label)}: {run_status(events)}" for i, (label, events) in enumerate(zip(self.labels, self.runs, strict=True), 1)]
+        return "\n".join([*lines, "", str(self.report())])

@@ -22,6 +22,7 @@ table.lk-table th, table.lk-table td { border-bottom: 1px solid #eaeef2; padding
 table.lk-table td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .lk-steps details { border-bottom: 1px solid #eaeef2; padding: 2px 0; }
 .lk-steps summary { cursor: pointer; font-size: 12px; color: #57606a; }
+.lk-run-label .widget-html-content { font-size: 12px; color: #1f2328; border-top: 1px solid #d0d7de; padding-top: 4px; margin-top: 6px; }
 .lk-pre { white-space: pre-wrap; font-family: var(--jp-code-font-family, ui-monospace, monospace); font-size: 12px; margin: 2px 0; }
 """
 
@@ -30,9 +31,11 @@ TOOL_COLOUR = "#bf8700"
 ERROR_COLOUR = "#cf222e"
 
 TIMELINE_CSS = f"""
-.lk-timeline {{ font: 11px sans-serif; }}
+.lk-timeline {{ font: 11px sans-serif; max-width: 100%; height: auto; }}
 .lk-timeline text {{ fill: #1f2328; }}
 .lk-timeline text.tick {{ fill: #57606a; text-anchor: middle; }}
+.lk-timeline text.tick.last {{ text-anchor: end; }}
+.lk-timeline .stopped {{ fill-opacity: 0.45; stroke: #57606a; stroke-dasharray: 3 2; }}
 .lk-timeline .grid {{ stroke: #eaeef2; }}
 .lk-timeline .model, .lk-legend .model {{ fill: {MODEL_COLOUR}; color: {MODEL_COLOUR}; }}
 .lk-timeline .tool, .lk-legend .tool {{ fill: {TOOL_COLOUR}; color: {TOOL_COLOUR}; }}

@@ -1,11 +1,14 @@
 """The timings panel: a table of model and tool calls, and a timeline of them on one time axis."""
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import ipywidgets as widgets
 
 from ..stream.events import ModelEnd, RunEnd, RunStart, StreamEvent, ToolEnd
-from ..stream.timings import RunTimings, compute_timings, format_seconds, format_timings
+from ..stream.timings import CallTiming, RunTimings, compute_timings, format_seconds, format_timings
 from .base import Panel
+from .sections import RunSections, Section
 from .style import titled
 from .text import escape
 
@@ -14,6 +17,15 @@ ROW_H, LABEL_W, WIDTH = 22, 170, 720
 
 def _seconds(value: float | None) -> str:
     return "–" if value is None else format_seconds(value)  # the table marks unknowns with an en dash
+
+
+def call_note(call: CallTiming, timings: RunTimings) -> str:
+    """The table's last column: the call's error, or why it has no end (the run was stopped, or failed)."""
+    if call.error:
+        return call.error
+    if call.incomplete and timings.complete:
+        return "stopped" if timings.status == "cancelled" else "did not finish"
+    return ""
 
 
 def table_html(timings: RunTimings) -> str:
@@ -26,7 +38,7 @@ def table_html(timings: RunTimings) -> str:
             f"<td class='num'>{_seconds(call.start - timings.run_start)}</td><td class='num'>{_seconds(call.time_to_first_token)}</td>"
             f"<td class='num'>{_seconds(call.duration)}</td><td class='num'>{call.input_tokens if call.input_tokens is not None else '–'}</td>"
             f"<td class='num'>{call.output_tokens if call.output_tokens is not None else '–'}</td>"
-            f"<td class='num'>{'–' if rate is None else f'{rate:.1f}'}</td><td class='lk-error'>{escape(call.error or '')}</td></tr>"
+            f"<td class='num'>{'–' if rate is None else f'{rate:.1f}'}</td><td class='lk-error'>{escape(call_note(call, timings))}</td></tr>"
         )
     head = "<tr><th>call</th><th>what</th><th>starts</th><th>first token</th><th>duration</th><th>in</th><th>out</th><th>tok/s</th><th></th></tr>"
     return f"<table class='lk-table lk-timing-table'>{head}{''.join(rows)}</table>"
@@ -43,15 +55,18 @@ def timeline_svg(timings: RunTimings) -> str:
     scale = (WIDTH - LABEL_W - 10) / span
     height = ROW_H * (len(calls) + 1) + 8
     ticks = [LABEL_W + i * (WIDTH - LABEL_W - 10) / 4 for i in range(5)]
-    parts = [f"<svg class='lk-timeline' xmlns='http://www.w3.org/2000/svg' width='{WIDTH}' height='{height}'>"]
+    parts = [f"<svg class='lk-timeline' xmlns='http://www.w3.org/2000/svg' width='{WIDTH}' height='{height}' viewBox='0 0 {WIDTH} {height}'>"]
     parts.append("<path class='grid' d='" + "".join(f"M{x:.0f} 0V{height - 16}" for x in ticks) + "'/>")
-    parts += [f"<text class='tick' x='{x:.0f}' y='{height - 4}'>{span * i / 4:.2f} s</text>" for i, x in enumerate(ticks)]
+    # the last tick's label ends at its tick: centred, it would run past the picture's right edge and be cut off
+    parts += [f"<text class='tick{' last' if i == 4 else ''}' x='{x:.0f}' y='{height - 4}'>{span * i / 4:.2f} s</text>"
+              for i, x in enumerate(ticks)]
     bar = ROW_H - 6
     for row, call in enumerate(calls):
         y = row * ROW_H + 4
         x0 = LABEL_W + (call.start - timings.run_start) * scale
         width = max((call.end - call.start) * scale, 2)
         kind = "failed" if call.error else call.kind
+        kind += " stopped" if call.incomplete and timings.complete else ""
         parts.append(f"<text x='4' y='{y + 14}'>{escape(call.kind)} · {escape(call.label)[:22]}</text>")
         if call.kind == "model":
             parts.append(f"<rect class='{kind} wait' x='{x0:.1f}' y='{y}' width='{width:.1f}' height='{bar}' rx='3'/>")
@@ -70,36 +85,82 @@ LEGEND = (
 )
 
 
+@dataclass
+class _RunView:
+    """One run's part of the panel: its events, their timings, its table and timeline."""
+
+    table: widgets.HTML
+    timeline: widgets.HTML
+    events: list[StreamEvent] = field(default_factory=list)
+    timings: RunTimings | None = None
+    stale: bool = False
+
+
 class TimingsPanel(Panel):
-    """Recomputed when a call ends (not per token): the table, the timeline, the totals."""
+    """Recomputed when a call ends (not per token): the table, the timeline, the totals; one part per run."""
 
     def __init__(self) -> None:
-        self.events: list[StreamEvent] = []
-        self.timings: RunTimings | None = None
-        self.table = widgets.HTML(value="<span class='lk-muted'>no calls yet</span>")
-        self.timeline = widgets.HTML()
-        self._stale = False
-        self.widget = titled("Timings", self.table, self.timeline, css_class="lk-timings")
+        self.runs = [self._view()]
+        self.body = widgets.VBox([self.table, self.timeline])
+        self.sections = RunSections(self.body)
+        self.widget = titled("Timings", self.body, css_class="lk-timings")
+
+    @staticmethod
+    def _view() -> _RunView:
+        return _RunView(widgets.HTML(value="<span class='lk-muted'>no calls yet</span>"), widgets.HTML())
+
+    # the newest run's part (what a panel of one run shows)
+    @property
+    def table(self) -> widgets.HTML:
+        return self.runs[-1].table
+
+    @property
+    def timeline(self) -> widgets.HTML:
+        return self.runs[-1].timeline
+
+    @property
+    def events(self) -> list[StreamEvent]:
+        return self.runs[-1].events
+
+    @property
+    def timings(self) -> RunTimings | None:
+        return self.runs[-1].timings
+
+    def begin_run(self, label: str) -> None:
+        self._opened(self.sections.begin(label))
+
+    def _opened(self, new_section: bool) -> bool:
+        if new_section:
+            self.runs.append(self._view())
+            self.body.children = (*self.body.children, self.table, self.timeline)
+        return new_section
 
     def on_event(self, event: StreamEvent) -> bool:
         if isinstance(event, RunStart):
-            self.events = []
-        self.events.append(event)
+            self._opened(self.sections.start(event))
+        view = self.runs[-1]
+        view.events.append(event)
         if isinstance(event, (ModelEnd, ToolEnd, RunEnd)):
-            self._stale = True
+            view.stale = True
             return True
         return False
 
     def sync(self) -> None:
-        if not self._stale:
-            return
-        self._stale = False
-        self.timings = compute_timings(self.events)
-        self.table.value = table_html(self.timings)
-        self.timeline.value = timeline_svg(self.timings) + LEGEND
+        for view in self.runs[-2:]:  # an earlier run's part may still wait for its last sync
+            if view.stale:
+                view.stale = False
+                view.timings = compute_timings(view.events)
+                view.table.value = table_html(view.timings)
+                view.timeline.value = timeline_svg(view.timings) + LEGEND
 
-    def text(self) -> str:
-        return format_timings(self.timings) if self.timings else "Timings: no calls yet"
+    def text(self, run: int | None = None) -> str:
+        """The timings table, under each run's heading if there are several (``run``: only that run's, 0-based)."""
+        return self.sections.text(self._lines, "Timings: no calls yet", "Timings: no calls yet", run)
+
+    def _lines(self, section: Section) -> list[str]:
+        view = self.runs[self.sections.sections.index(section)]
+        timings = compute_timings(view.events) if view.stale else view.timings  # not synced yet: as it will be
+        return format_timings(timings).splitlines() if timings else []
 
 
 __all__ = ["TimingsPanel", "table_html", "timeline_svg"]

@@ -5,9 +5,10 @@ from dataclasses import dataclass, field
 
 import ipywidgets as widgets
 
-from ..stream.events import ModelEnd, ModelStart, StreamEvent, Token
+from ..stream.events import ModelEnd, ModelStart, RunEnd, RunStart, StreamEvent, Token
 from .base import Panel
 from .lean import LeanHTML, LeanVBox
+from .sections import RunSections
 from .style import CARD_LAYOUT, SHARED_HTML_STYLE, SHARED_LAYOUT, titled
 from .text import AppendOnlyText, escape
 
@@ -18,6 +19,8 @@ def call_label(node: str, step: int | None, namespace: tuple[str, ...] = ()) -> 
 
 
 STREAMING = "streaming…"  # a call's status until its ModelEnd arrives
+STOPPED = "stopped"  # the run was stopped (cancelled) before the call ended: its text is what arrived
+CUT_SHORT = {"cancelled": STOPPED, "error": "failed"}  # RunEnd status → status of calls it left open
 
 
 @dataclass
@@ -36,6 +39,10 @@ class _Call:
     def heading(self) -> str:
         return heading(self.label, self.model, self.status)
 
+    def text_label(self) -> str:
+        """The label in the text form, with the status only when the call was cut short."""
+        return f"{self.label} · {self.status}" if self.status in CUT_SHORT.values() else self.label
+
 
 def heading(label: str, model: str | None, status: str) -> str:
     """A call card's heading line: where the call ran, which model, and how far it got."""
@@ -50,34 +57,55 @@ class TokenPanel(Panel):
         self.calls: dict[str, _Call] = {}
         self.cards = widgets.VBox([])
         self.cards.add_class("lk-token-cards")
+        self.sections = RunSections(self.cards)
         self._dirty: set[str] = set()
         self.widget = titled("Tokens", self.cards, css_class="lk-tokens")
 
+    def begin_run(self, label: str) -> None:
+        self.sections.begin(label)
+
     def on_event(self, event: StreamEvent) -> bool:
+        if isinstance(event, RunStart):
+            return self.sections.start(event)
+        if isinstance(event, RunEnd):
+            return self._cut_short(CUT_SHORT.get(event.status))
+        key = self.sections.live.get(getattr(event, "call_id", ""))
         if isinstance(event, ModelStart):
-            self._open(event)
-        elif isinstance(event, Token) and event.call_id in self.calls:
-            call = self.calls[event.call_id]
+            key = self._open(event)
+        elif isinstance(event, Token) and key is not None:
+            call = self.calls[key]
             if event.token_kind == "text":
                 call.answer.append(event.text)
             else:
                 self._args(call, event.tool_call_index or 0, event.tool_name).append(event.text)
-        elif isinstance(event, ModelEnd) and event.call_id in self.calls:
-            call = self.calls[event.call_id]
+        elif isinstance(event, ModelEnd) and key is not None:
+            call = self.calls[key]
             tokens = f", {event.output_tokens} tokens" if event.output_tokens is not None else ""
             call.status = f"done: {event.chunks} chunks{tokens}"
         else:
             return False
-        self._dirty.add(getattr(event, "call_id"))
+        self._dirty.add(key)
         return True
 
-    def _open(self, event: ModelStart) -> None:
+    def _cut_short(self, status: str | None) -> bool:
+        """The run ended with calls still streaming (Stop, an error): say so on their cards."""
+        if status is None:
+            return False
+        open_calls = [key for key in self.sections.current.keys if self.calls[key].status == STREAMING]
+        for key in open_calls:
+            self.calls[key].status = status
+            self._dirty.add(key)
+        return bool(open_calls)
+
+    def _open(self, event: ModelStart) -> str:
         label = call_label(event.node, event.step, event.namespace)
         head = LeanHTML(value=heading(label, event.model, STREAMING), layout=SHARED_LAYOUT, style=SHARED_HTML_STYLE, _dom_classes=("lk-head",))
         answer = AppendOnlyText("lk-text", "lk-answer")
         card = LeanVBox([head, answer.box], layout=CARD_LAYOUT, _dom_classes=("lk-card",))
-        self.calls[event.call_id] = _Call(label, event.model, card, head, answer, head_sent=head.value)
+        key = self.sections.add(event.call_id, self.calls)
+        self.calls[key] = _Call(label, event.model, card, head, answer, head_sent=head.value)
         self.cards.children = (*self.cards.children, card)
+        return key
 
     @staticmethod
     def _args(call: _Call, index: int, name: str | None) -> AppendOnlyText:
@@ -99,13 +127,13 @@ class TokenPanel(Panel):
                 text.sync()
         self._dirty.clear()
 
-    def text(self, only: set[str] | None = None) -> str:
-        """Each call's text (``only``: just these call ids, e.g. one run's)."""
-        calls = [c for cid, c in self.calls.items() if only is None or cid in only]
-        if not calls:
-            return "Tokens: no model calls yet"
+    def text(self, run: int | None = None) -> str:
+        """Each call's text, under its run's heading if there are several (``run``: only that run's, 0-based)."""
+        return self.sections.text(lambda section: self._lines(section.keys), "Tokens: no model calls yet", "no model calls", run)
+
+    def _lines(self, call_ids: list[str]) -> list[str]:
         lines = []
-        for call in calls:
-            lines.append(f"[{call.label}] {call.answer.value}".rstrip())
+        for call in (self.calls[cid] for cid in call_ids):
+            lines.append(f"[{call.text_label()}] {call.answer.value}".rstrip())
             lines += [f"  → {name}({text.value})" for name, text in call.args.values()]
-        return "\n".join(lines)
+        return lines

@@ -6,9 +6,11 @@ from dataclasses import dataclass
 
 import ipywidgets as widgets
 
-from ..stream.events import StreamEvent, ToolDecision, ToolEnd, ToolStart
+from ..stream.adapters import tool_error_text
+from ..stream.events import RunEnd, RunStart, StreamEvent, ToolDecision, ToolEnd, ToolStart
 from .base import Panel
 from .lean import LeanHTML
+from .sections import RunSections, Section
 from .style import CARD_LAYOUT, SHARED_HTML_STYLE, titled
 from .text import escape
 
@@ -32,6 +34,7 @@ class _Decision:
     ended: float | None = None
     result: str | None = None
     error: str | None = None
+    cut_short: str | None = None  # "stopped": the run ended (Stop, an error) before the tool finished
 
     @property
     def latency(self) -> float | None:
@@ -42,6 +45,8 @@ class _Decision:
             return "failed"
         if self.ended is not None:
             return "done"
+        if self.cut_short is not None:
+            return self.cut_short
         return "running…" if self.started is not None else "decided"
 
     def html(self, number: int) -> str:
@@ -64,36 +69,80 @@ class ToolDecisionsPanel(Panel):
 
     def __init__(self) -> None:
         self.decisions: dict[str, _Decision] = {}
-        # Until the model calls a tool the column says so, instead of standing empty.
-        self.placeholder = LeanHTML(value="<span class='lk-muted'>no tool calls</span>", layout=CARD_LAYOUT,
-                                    style=SHARED_HTML_STYLE, _dom_classes=("lk-card", "lk-no-tools"))
+        self.placeholder = self._placeholder()
         self.cards = widgets.VBox([self.placeholder])
+        self.sections = RunSections(self.cards)
         self._dirty: set[str] = set()
         self.widget = titled("Tool decisions", self.cards, css_class="lk-tool-decisions")
 
+    @staticmethod
+    def _placeholder() -> widgets.HTML:
+        """Until the model calls a tool the column (or the run's part of it) says so, instead of standing empty."""
+        return LeanHTML(value="<span class='lk-muted'>no tool calls</span>", layout=CARD_LAYOUT,
+                        style=SHARED_HTML_STYLE, _dom_classes=("lk-card", "lk-no-tools"))
+
+    def begin_run(self, label: str) -> None:
+        self._opened(self.sections.begin(label))
+
+    def _opened(self, new_section: bool) -> bool:
+        if new_section:  # the new run's part says "no tool calls" until it has one
+            self.placeholder = self._placeholder()
+            self.cards.children = (*self.cards.children, self.placeholder)
+        return new_section
+
     def on_event(self, event: StreamEvent) -> bool:
+        if isinstance(event, RunStart):
+            return self._opened(self.sections.start(event))
+        if isinstance(event, RunEnd):
+            return self._cut_short("stopped" if event.status in ("cancelled", "error") else None)
+        tool_call_id = getattr(event, "tool_call_id", None) or ""
+        key = self.sections.live.get(tool_call_id)
+        if key is None and isinstance(event, (ToolStart, ToolEnd)):
+            key = self._carried(tool_call_id)
         if isinstance(event, ToolDecision):
-            card = LeanHTML(layout=CARD_LAYOUT, style=SHARED_HTML_STYLE, _dom_classes=("lk-card", "lk-decision"))
-            self.decisions[event.tool_call_id] = _Decision(event, card)
-            shown = tuple(c for c in self.cards.children if c is not self.placeholder)
-            self.cards.children = (*shown, card)
-            key = event.tool_call_id
-        elif isinstance(event, ToolStart) and event.tool_call_id in self.decisions:
-            self.decisions[event.tool_call_id].started = event.t
-            key = event.tool_call_id
-        elif isinstance(event, ToolEnd) and event.tool_call_id in self.decisions:
-            item = self.decisions[event.tool_call_id]
-            item.ended, item.result, item.error = event.t, event.result, event.error
+            key = self._add(event)
+        elif isinstance(event, ToolStart) and key is not None:
+            self.decisions[key].started = event.t
+        elif isinstance(event, ToolEnd) and key is not None:
+            item = self.decisions[key]
+            item.ended, item.result = event.t, event.result
+            item.error = tool_error_text(event.error) if event.error is not None else None  # a served run's too
             if item.started is None:
                 item.started = event.t
-            key = event.tool_call_id
         else:
             return False
         self._dirty.add(key)
         return True
 
+    def _add(self, decision: ToolDecision) -> str:
+        card = LeanHTML(layout=CARD_LAYOUT, style=SHARED_HTML_STYLE, _dom_classes=("lk-card", "lk-decision"))
+        key = self.sections.add(decision.tool_call_id, self.decisions)
+        self.decisions[key] = _Decision(decision, card)
+        shown = tuple(c for c in self.cards.children if c is not self.placeholder)
+        self.cards.children = (*shown, card)
+        return key
+
+    def _carried(self, tool_call_id: str) -> str | None:
+        """A tool decided in an earlier run runs in this one (continuing after a Stop): it gets a card here too."""
+        earlier = next((d for d in reversed(self.decisions.values()) if tool_call_id and d.decision.tool_call_id == tool_call_id), None)
+        return self._add(earlier.decision) if earlier is not None else None
+
+    def _cut_short(self, state: str | None) -> bool:
+        """The run ended before some tools it decided on finished: their cards say so."""
+        if state is None:
+            return False
+        unfinished = [key for key in self.sections.current.keys if self.decisions[key].ended is None]
+        for key in unfinished:
+            self.decisions[key].cut_short = state
+            self._dirty.add(key)
+        return bool(unfinished)
+
+    def _numbers(self) -> dict[str, int]:
+        """Each decision's number within its run (the text form of one run counts from 1 too)."""
+        return {key: n for section in self.sections.sections for n, key in enumerate(section.keys, 1)}
+
     def sync(self) -> None:
-        numbers = {key: n for n, key in enumerate(self.decisions, 1)}
+        numbers = self._numbers()
         for key in self._dirty:
             item = self.decisions[key]
             item.card.value = item.html(numbers[key])
@@ -101,13 +150,13 @@ class ToolDecisionsPanel(Panel):
                 item.card.add_class("lk-failed")
         self._dirty.clear()
 
-    def text(self, only: set[str] | None = None) -> str:
-        """One line per decision (``only``: just these tool call ids, e.g. one run's)."""
-        items = [d for key, d in self.decisions.items() if only is None or key in only]
-        if not items:
-            return "Tool decisions: none"
+    def text(self, run: int | None = None) -> str:
+        """One line per decision, under its run's heading if there are several (``run``: only that run's, 0-based)."""
+        return self.sections.text(self._lines, "Tool decisions: none", "no tool calls", run)
+
+    def _lines(self, section: Section) -> list[str]:
         lines = []
-        for n, item in enumerate(items, 1):
+        for n, item in enumerate((self.decisions[key] for key in section.keys), 1):
             d = item.decision
             step = f" step {d.step}" if d.step is not None else ""
             lines.append(f"{n}. {d.tool} {format_args(d.args)} ← {d.node}{step} · {item.state()}")
@@ -115,4 +164,4 @@ class ToolDecisionsPanel(Panel):
                 lines.append(f"   error: {preview(item.error, 160)}")
             elif item.result is not None:
                 lines.append(f"   result: {preview(item.result, 160)}")
-        return "\n".join(lines)
+        return lines

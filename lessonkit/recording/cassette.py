@@ -77,6 +77,10 @@ class Cassette:
         self._played: Counter[Key] = Counter()
         self._index: dict[Key, list[dict[str, Any]]] = {}
         self._indexed: tuple[list[dict[str, Any]] | None, int] = (None, 0)  # the list the index was built from, and its length
+        if load:
+            from .. import usage  # (usage imports this module)
+
+            usage.track(self)  # only in a full replay run's kernel (LESSONKIT_USAGE_DIR): which answers the lesson asks for
 
     @property
     def interactions(self) -> list[dict[str, Any]]:
@@ -119,6 +123,11 @@ class Cassette:
         index = min(self._played[key], len(found) - 1)
         self._played[key] += 1
         return found[index]
+
+    def used_indices(self) -> list[int]:
+        """Which interactions this run asked for: each whose request was played at least once (so, as
+        ``record --missing-only`` prunes, a request asked once uses all its recorded repeats)."""
+        return [n for n, item in enumerate(self.interactions) if self._played[_key(item["kind"], item["request"])]]
 
     def chat_response(self, body: Mapping[str, Any]) -> ChatResponse:
         return response_from_dict(self.play("chat", body)["response"])

@@ -37,6 +37,18 @@ def _text(content: Any) -> str:
     return "" if content is None else str(content)
 
 
+TOOL_ERROR_PREFIX = "Error: "  # LangGraph's convention (ToolNode, the lesson agent): a failed tool's ToolMessage starts so
+
+
+def tool_error_text(content: str) -> str:
+    """A failed tool's error as panels show it, once: ``ConnectionError: ...``, not ``Error: ConnectionError: ...``.
+
+    The ToolMessage keeps LangGraph's ``Error: `` prefix (it is what the model reads); after a
+    panel's own "error" label the prefix would say it twice.
+    """
+    return content[len(TOOL_ERROR_PREFIX):] if content.startswith(TOOL_ERROR_PREFIX) else content
+
+
 def _namespace(checkpoint_ns: str | None) -> Namespace:
     """'parent:<id>|child:<id>' → ('parent:<id>',): the graphs around the node, not the node itself."""
     parts = [p for p in (checkpoint_ns or "").split("|") if p]
@@ -138,7 +150,7 @@ class _Builder:
             return []
         self.ended_tools.add(call_id)
         start = self.started_tools.get(call_id)
-        error = _text(message.content) if getattr(message, "status", "success") == "error" else None
+        error = tool_error_text(_text(message.content)) if getattr(message, "status", "success") == "error" else None
         return [ToolEnd(t, message.name or (start.tool if start else "tool"), call_id, _text(message.content), error, node)]
 
     def interrupt(self, item: Any, t: float, ns: Namespace) -> list[StreamEvent]:

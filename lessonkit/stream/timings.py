@@ -10,6 +10,7 @@ from collections import defaultdict, deque
 from dataclasses import dataclass, replace
 from typing import Literal, Sequence
 
+from .adapters import tool_error_text
 from .events import ModelEnd, ModelStart, RunEnd, RunStart, StreamEvent, Token, ToolDecision, ToolEnd, ToolStart
 
 
@@ -84,6 +85,7 @@ class RunTimings:
     run_end: float  # RunEnd's t, or the last event's t if the run has not ended
     first_text_token: float | None = None  # first answer-text token of the run
     complete: bool = True  # a RunEnd was seen
+    status: str | None = None  # the RunEnd's: done, interrupted, cancelled (stopped) or error
 
     @property
     def wall_time(self) -> float:
@@ -169,7 +171,7 @@ def compute_timings(events: Sequence[StreamEvent]) -> RunTimings:
             kind="tool", call_id=some.tool_call_id, label=some.tool, node=some.node or (decision.node if decision else None),
             step=decision.step if decision else None, start=some.t, end=end.t if end else last,
             first_chunk=None, first_token=None, chunks=0, input_tokens=None, output_tokens=None,
-            error=end.error if end else None, incomplete=end is None,
+            error=tool_error_text(end.error) if end and end.error is not None else None, incomplete=end is None,
         )
 
     for event in events:
@@ -203,7 +205,8 @@ def compute_timings(events: Sequence[StreamEvent]) -> RunTimings:
     for call in calls:
         counts[call.kind, call.label] += 1
         numbered.append(replace(call, ordinal=counts[call.kind, call.label]))
-    return RunTimings(tuple(numbered), run_start, run_end.t if run_end else last, first_text, run_end is not None)
+    return RunTimings(tuple(numbered), run_start, run_end.t if run_end else last, first_text, run_end is not None,
+                      run_end.status if run_end else None)
 
 
 @dataclass(frozen=True)
@@ -260,12 +263,19 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
+def run_note(timings: RunTimings) -> str:
+    """What the header adds about how the run ended: nothing when it finished."""
+    if not timings.complete:
+        return " (run not finished)"
+    return {"cancelled": " (stopped)", "error": " (failed)"}.get(timings.status or "", "")
+
+
 def format_timings(timings: RunTimings) -> str:
     """A plain-text table: a header, one row per call in start order, a totals line."""
     calls = timings.calls
     n_model = sum(c.kind == "model" for c in calls)
     header = f"Timings: {_plural(n_model, 'model call')}, {_plural(len(calls) - n_model, 'tool call')}"
-    lines = [header + ("" if timings.complete else " (run not finished)")]
+    lines = [header + run_note(timings)]
     width = max((len(c.name) for c in calls), default=0)
     for c in calls:
         row = f"{c.kind:<6} {c.name:<{width}}  "

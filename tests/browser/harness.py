@@ -244,7 +244,7 @@ class JupyterLab:
         env["JUPYTER_RUNTIME_DIR"] = str(self.tmp / "runtime")
         env.pop("JUPYTER_TOKEN", None)
         cmd = [
-            sys.executable, "-m", "jupyter", "lab",
+            sys.executable, "-m", "jupyterlab",  # not "-m jupyter lab": that runs the first jupyter-lab on PATH
             "--no-browser",
             "--ip=127.0.0.1",
             f"--port={self.port}",
