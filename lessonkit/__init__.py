@@ -1,5 +1,5 @@
 """lessonkit: teach and debug LangGraph persistence and streaming in Jupyter, offline or live."""
-from .exercises import exercise
+from .exercises import check, exercise
 from .agent import COURSE_PROMPT, AgentState, LessonAgent, build_agent
 from . import checkpoints
 from .errors import (
@@ -12,6 +12,6 @@ from .modes import Mode, active_mode
 __version__ = "0.1.0"
 __all__ = [
     "COURSE_PROMPT", "AgentState", "CheckpointPathError", "ThreadNotFoundError", "checkpoints", "CorruptRecordingError", "Lesson", "LessonAgent", "LessonkitError", "MissingKeyError",
-    "Mode", "ModeError", "RecordingMissError", "active_mode", "build_agent", "exercise", "start",
+    "Mode", "ModeError", "RecordingMissError", "active_mode", "build_agent", "check", "exercise", "start",
     "DatabaseInUseError", "ThreadBusyError", "ThreadIdError",
 ]

@@ -1,8 +1,9 @@
-"""Self-checking exercise cells: a clear ✓ or ✗ with a hint, never a bare traceback.
+"""Self-checking exercise cells: a clear ✓ or ✗ with a hint.
 
 A lesson leaves each exercise unsolved: the line to write is ``...`` and marked ``# ←``. The check
 runs inside ``with lessonkit.exercise(answer, hint=...) as check:``, so an unsolved cell prints the
-same "✗ not yet" every run (nbval compares it), and a wrong answer that raises says what it raised::
+same "✗ not yet" every run (nbval compares it), and a wrong answer that raises inside the check says
+what it raised in one line (the student's own line, above the block, raises as any cell does)::
 
     answer = ...  # ← your expression
 
@@ -57,6 +58,11 @@ class Exercise:
             return False  # a stop, or lessonkit's own error (a replay miss): that is not a wrong answer
         print(verdict(answers=self.answers, outcome=self.outcome, error=error, hint=self.hint))
         return True
+
+
+def check(passed: bool, why: str, hint: str = "") -> None:
+    """The one-line form of earlier lessons (``lessonkit.check(answer == 2, why, hint=...)``); new ones use ``exercise``."""
+    print(verdict(answers=(), outcome=(passed, why), error=None, hint=hint))
 
 
 def exercise(*answers: Any, hint: str = "") -> Exercise:

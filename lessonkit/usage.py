@@ -22,6 +22,7 @@ import datetime as _dt
 import hashlib
 import json
 import os
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,7 +46,12 @@ def usage_dir(env: Mapping[str, str] | None = None) -> Path:
     if env.get(VARIABLE, "").strip():
         return Path(env[VARIABLE].strip())
     cache = env.get("XDG_CACHE_HOME", "").strip()
-    return (Path(cache) if cache and Path(cache).is_absolute() else Path.home() / ".cache") / "lessonkit" / "usage"
+    if cache and Path(cache).is_absolute():
+        return Path(cache) / "lessonkit" / "usage"
+    try:
+        return Path.home() / ".cache" / "lessonkit" / "usage"
+    except RuntimeError:  # no HOME and no passwd entry (a container's arbitrary uid): a per-user temp folder
+        return Path(tempfile.gettempdir()) / f"lessonkit-usage-{os.getuid() if hasattr(os, 'getuid') else 'user'}"
 
 
 def sha256(data: bytes) -> str:
@@ -162,17 +168,11 @@ def read_ledger(folder: Path, recording: Path, notebook: Path) -> dict[str, Any]
 
 
 def write_ledger(folder: Path, ledger: Mapping[str, Any]) -> None:
-    """Write one ledger atomically, and drop ledgers whose recording or lesson no longer exists (test runs' copies)."""
+    """Write one ledger atomically. Other ledgers are never deleted: one whose lesson is missing here may
+    belong to another checkout, branch or user sharing the folder (a ledger is a few hundred bytes)."""
     folder.mkdir(parents=True, exist_ok=True)
     name = ledger_name(Path(ledger["recording"]), Path(ledger["notebook"]))
     atomic_write_text(folder / name, json.dumps(ledger, indent=1) + "\n")
-    for other in folder.glob("*.json"):
-        try:
-            old = parse_ledger(json.loads(other.read_text(encoding="utf-8")))
-            if old is not None and not (Path(old["recording"]).exists() and Path(old["notebook"]).exists()):
-                other.unlink()
-        except (OSError, ValueError):
-            continue
 
 
 def recording_verdict(recording: Path, env: Mapping[str, str] | None = None) -> str | None:

@@ -21,11 +21,14 @@ _not_passed: set[str] = set()  # cells with a phase that failed or was skipped
 
 
 def nbval_cell(item: pytest.Item) -> bool:
+    """A cell of a lessonkit lesson (one that calls ``lessonkit.start``) run by nbval; other notebooks are left alone."""
     try:
         from nbval.plugin import IPyNbCell
     except ImportError:
         return False
-    return isinstance(item, IPyNbCell)
+    notebook = getattr(item.parent, "nb", None)
+    cells = getattr(notebook, "cells", None) or []
+    return isinstance(item, IPyNbCell) and any(c.cell_type == "code" and "lessonkit.start(" in c.source for c in cells)
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -17,6 +17,12 @@ ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
 
 
+@pytest.fixture(autouse=True)
+def usage_ledgers_in_tmp(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tests' own lesson runs (copies in temporary folders) keep their usage ledgers out of the user's cache."""
+    monkeypatch.setenv("LESSONKIT_USAGE_DIR", str(tmp_path_factory.getbasetemp() / "usage-ledgers"))
+
+
 @pytest.fixture
 def server() -> Iterator[LocalServer]:
     """A local OpenAI-compatible server on 127.0.0.1; stopped after the test."""

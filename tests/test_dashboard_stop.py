@@ -199,6 +199,20 @@ def test_a_second_run_waits_for_the_background_one(tmp_path: Path) -> None:
     assert asyncio.run(go()).startswith("this dashboard is still running a turn: `await dash.wait()`")
 
 
+def test_two_awaited_runs_at_once_are_refused_too(tmp_path: Path) -> None:
+    folder = record(tmp_path)
+
+    async def go() -> list[str]:
+        paced = agent(folder, "story", checkpoints.memory_saver(), 1.0, [])
+        dash = Dashboard()
+        results = await asyncio.gather(dash.run(paced, FIRST, {"configurable": {"thread_id": "a"}}),
+                                       dash.run(paced, SECOND, {"configurable": {"thread_id": "b"}}), return_exceptions=True)
+        return [str(r) if isinstance(r, RuntimeError) else type(r).__name__ for r in results]
+
+    first, second = asyncio.run(go())
+    assert first == "RunReport" and second.startswith("this dashboard is still running a turn")
+
+
 def test_a_failed_background_run_raises_from_wait_and_the_bar_says_failed() -> None:
     from langgraph.graph import START, MessagesState, StateGraph
 

@@ -43,17 +43,18 @@ def test_the_adapter_keeps_the_message_whole_in_result_and_plain_in_error() -> N
     assert isinstance(end, ToolEnd) and end.error == FAILURE and end.result == f"Error: {FAILURE}"
 
 
-def test_a_served_tool_end_with_the_prefix_shows_it_once_too() -> None:
-    """A served run's ToolEnd carries the ToolMessage content as its error: the panel and timings drop the prefix."""
+def test_a_served_tool_result_is_stripped_once_where_it_is_read() -> None:
+    """The server sends the ToolMessage content; the client's reader strips the prefix as the local adapter does."""
+    from lessonkit.serve.client import WireEventReader
+
+    wire = {"type": "tool_result", "name": "sqlite_query", "id": "call_1", "status": "error", "content": "Error: Error: no such table"}
+    (end,) = WireEventReader(clock=lambda: 1.0).feed(wire)
+    assert isinstance(end, ToolEnd) and end.error == "Error: no such table"  # an exception class named Error keeps its name
     panel = ToolDecisionsPanel()
-    events = [ToolDecision(0.1, "station_reading", {"station": "SFO"}, "call_1", "m1", "llm", 1),
-              ToolEnd(0.2, "station_reading", "call_1", f"Error: {FAILURE}", f"Error: {FAILURE}", "action")]
-    for event in events:
+    for event in (ToolDecision(0.1, "sqlite_query", {"sql": "x"}, "call_1", "m1", "llm", 1), end):
         panel.on_event(event)
-    panel.sync()
-    assert panel.text().splitlines() == ['1. station_reading {"station": "SFO"} ← llm step 1 · failed', f"   error: {FAILURE}"]
-    assert f"<div class='lk-pre lk-error'>{FAILURE}</div>" in panel.cards.children[0].value and f"Error: {FAILURE}" not in panel.cards.children[0].value
-    assert format_timings(compute_timings(events)).splitlines()[1].endswith(f"error: {FAILURE}")
+    assert panel.text().splitlines()[1] == "   error: Error: no such table"
+    assert format_timings(compute_timings([end])).splitlines()[1].endswith("error: Error: no such table")
 
 
 def test_the_lesson_agents_failing_tool_in_the_dashboard(tmp_path: Path) -> None:

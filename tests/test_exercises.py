@@ -46,3 +46,9 @@ def test_lessonkits_own_errors_and_stops_are_not_wrong_answers(capsys: pytest.Ca
         with lessonkit.exercise(1, hint="h"):
             raise KeyboardInterrupt
     assert capsys.readouterr().out == ""
+
+
+def test_the_one_line_check_of_earlier_lessons_still_works(capsys: pytest.CaptureFixture[str]) -> None:
+    lessonkit.check(2 == 2, "2 messages", hint="count them")
+    lessonkit.check(1 == 2, "2 messages", hint="count them")
+    assert capsys.readouterr().out.splitlines() == ["✓ correct: 2 messages", "✗ not yet. Hint: count them"]

@@ -135,14 +135,39 @@ def test_only_a_full_runs_kernel_tracks_and_never_a_record_run(tmp_path: Path, m
     assert len(usage._TRACKED) == 1
 
 
-def test_stale_ledgers_of_removed_lessons_are_dropped(tmp_path: Path) -> None:
+def test_usage_dir_without_a_home_folder_is_a_temp_folder(monkeypatch: pytest.MonkeyPatch) -> None:
+    import tempfile
+
+    def no_home() -> Path:
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.setattr(Path, "home", staticmethod(no_home))
+    assert usage.usage_dir({}).parent == Path(tempfile.gettempdir())
+
+
+def test_ledgers_of_lessons_missing_here_are_kept(tmp_path: Path) -> None:
+    """Another checkout, branch or user may share the folder: a ledger is never deleted by someone else's run."""
     folder = tmp_path / "usage"
-    gone = usage.make_ledger(tmp_path / "gone.json", "r", tmp_path / "gone.ipynb", "c", 1, [0], "t", WHEN)
-    usage.write_ledger(folder, gone)
+    elsewhere = usage.make_ledger(tmp_path / "gone.json", "r", tmp_path / "gone.ipynb", "c", 1, [0], "t", WHEN)
+    usage.write_ledger(folder, elsewhere)
     (folder / "notes.json").write_text("not ours")
     notebook, recording = lesson_folder(tmp_path, [STORED])
     usage.write_ledger(folder, usage.make_ledger(recording, "r", notebook, "c", 1, [0], "t", WHEN))
-    assert sorted(p.name for p in folder.iterdir()) == sorted([usage.ledger_name(recording, notebook), "notes.json"])
+    names = [usage.ledger_name(recording, notebook), usage.ledger_name(tmp_path / "gone.json", tmp_path / "gone.ipynb"), "notes.json"]
+    assert sorted(p.name for p in folder.iterdir()) == sorted(names)
+
+
+def test_the_nbval_internals_the_usage_hooks_use_still_exist() -> None:
+    """lessonkit/usage_pytest.py reaches into nbval (no public hook runs code in a lesson's kernel): fail loudly if they move."""
+    import inspect
+
+    from nbval.kernel import RunningKernel
+    from nbval.plugin import IPyNbFile
+
+    for name in ("execute_cell_input", "await_reply", "is_alive"):
+        assert callable(getattr(RunningKernel, name, None)), f"nbval's RunningKernel has no {name} any more: update lessonkit/usage_pytest.py"
+    source = inspect.getsource(IPyNbFile)
+    assert "self.kernel =" in source and "self.nb =" in source, "nbval's IPyNbFile no longer keeps .kernel/.nb: update lessonkit/usage_pytest.py"
 
 
 # ---------------------------------------------------------------- pytest --nbval, for real

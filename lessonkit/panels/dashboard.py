@@ -59,6 +59,7 @@ class Dashboard(Panel):
         self._status_text = "ready"
         self._displayed = False
         self._waiters: list[tuple[str, asyncio.Future[StreamEvent | None]]] = []
+        self._running = False  # a run() in progress (start()'s runs are self.task)
 
     @property
     def status_text(self) -> str:
@@ -69,7 +70,11 @@ class Dashboard(Panel):
     async def run(self, graph: Any, inputs: Any, config: Mapping[str, Any] | None = None, **kwargs: Any) -> RunReport:
         """Stream one turn through the panels; return its report when it is done."""
         current = self._begin(inputs, config)
-        return await self._stream(current, graph, inputs, config, **kwargs)
+        self._running = True
+        try:
+            return await self._stream(current, graph, inputs, config, **kwargs)
+        finally:
+            self._running = False
 
     def start(self, graph: Any, inputs: Any, config: Mapping[str, Any] | None = None, **kwargs: Any) -> asyncio.Task[RunReport]:
         """Run in the background (for interactive use): the cell returns, the Stop button works."""
@@ -110,7 +115,8 @@ class Dashboard(Panel):
 
     def _begin(self, inputs: Any, config: Mapping[str, Any] | None) -> list[StreamEvent]:
         """A new run, labelled in every panel before its first event (a run stopped early still has its place)."""
-        if self.task is not None and not self.task.done():  # two runs' events would mix in one set of panels
+        busy = (self.task is not None and not self.task.done()) or self._running  # two runs' events would mix in one set of panels
+        if busy:
             raise RuntimeError("this dashboard is still running a turn: `await dash.wait()` (or `dash.stop()`) first, or use another Dashboard")
         self._show()
         current: list[StreamEvent] = []

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 import ipywidgets as widgets
 
-from ..stream.adapters import tool_error_text
 from ..stream.events import RunEnd, RunStart, StreamEvent, ToolDecision, ToolEnd, ToolStart
 from .base import Panel
 from .lean import LeanHTML
@@ -106,7 +105,7 @@ class ToolDecisionsPanel(Panel):
         elif isinstance(event, ToolEnd) and key is not None:
             item = self.decisions[key]
             item.ended, item.result = event.t, event.result
-            item.error = tool_error_text(event.error) if event.error is not None else None  # a served run's too
+            item.error = event.error
             if item.started is None:
                 item.started = event.t
         else:

@@ -21,6 +21,7 @@ from httpx_sse import EventSource
 from langgraph.types import Command
 
 from lessonkit.errors import LessonkitError
+from lessonkit.stream.adapters import tool_error_text
 from lessonkit.stream.events import (
     CheckpointSaved, Custom, InterruptRaised, ModelEnd, ModelStart, NodeEnd, NodeStart, RunEnd, RunStart, StreamEvent, Token,
     ToolDecision, ToolEnd, ToolStart,
@@ -261,7 +262,8 @@ class WireEventReader:
 
     def _on_tool_result(self, wire: Mapping[str, Any], t: float) -> list[StreamEvent]:
         content = str(wire.get("content", ""))
-        return [ToolEnd(t, wire["name"], wire.get("id"), content, content if wire.get("status") == "error" else None, wire.get("node"))]
+        error = tool_error_text(content) if wire.get("status") == "error" else None  # stripped once, as the local adapter does
+        return [ToolEnd(t, wire["name"], wire.get("id"), content, error, wire.get("node"))]
 
     def _on_interrupt(self, wire: Mapping[str, Any], t: float) -> list[StreamEvent]:
         return [InterruptRaised(t, wire.get("value"), wire.get("id"), tuple(wire.get("namespace") or ()))]

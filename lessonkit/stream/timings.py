@@ -10,7 +10,6 @@ from collections import defaultdict, deque
 from dataclasses import dataclass, replace
 from typing import Literal, Sequence
 
-from .adapters import tool_error_text
 from .events import ModelEnd, ModelStart, RunEnd, RunStart, StreamEvent, Token, ToolDecision, ToolEnd, ToolStart
 
 
@@ -171,7 +170,7 @@ def compute_timings(events: Sequence[StreamEvent]) -> RunTimings:
             kind="tool", call_id=some.tool_call_id, label=some.tool, node=some.node or (decision.node if decision else None),
             step=decision.step if decision else None, start=some.t, end=end.t if end else last,
             first_chunk=None, first_token=None, chunks=0, input_tokens=None, output_tokens=None,
-            error=tool_error_text(end.error) if end and end.error is not None else None, incomplete=end is None,
+            error=end.error if end else None, incomplete=end is None,
         )
 
     for event in events:
