@@ -8,6 +8,12 @@ installed, or with --no-postgres) and InMemorySaver. Size: the SQLite file after
 the Postgres tables with their indexes and TOAST (``pg_total_relation_size``); InMemorySaver's pickled contents. And the
 payload: the bytes of the serialized checkpoints and writes those hold, before Postgres compresses them.
 Run: python -m bench.checkpointer_growth [--turns 1000] [--plot notebooks/images/checkpointer_growth.svg] [--no-postgres]
+
+``--delta``: instead, the same thread on SqliteSaver twice, once with the plain ``add_messages`` channel and once
+with the messages declared as a ``DeltaChannel`` (beta in LangGraph 1.2), the two turns of each number run one
+after the other so that the machine's load falls on both alike; sizes, latencies and their ratios (delta / plain)
+at the marks. ``--out FILE`` writes the result there too.
+Run: python -m bench.checkpointer_growth --delta --turns 1000 --out bench/results_checkpointer_growth_delta.json
 """
 from __future__ import annotations
 
@@ -22,12 +28,14 @@ import sqlite3
 import statistics
 import sys
 import time
+import typing
 from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage
+from langgraph.channels import DeltaChannel
 from langgraph.graph import START, StateGraph
-from langgraph.graph.message import add_messages
+from langgraph.graph.message import _messages_delta_reducer, add_messages  # the reducer LangGraph's DeltaChannel docs use
 
 from lessonkit import checkpoints, local_postgres
 from bench.common import workdir
@@ -57,8 +65,14 @@ class State(TypedDict):
     messages: Annotated[list[AnyMessage], add_messages]
 
 
-def graph(saver: Any) -> Any:
-    builder = StateGraph(State)
+class DeltaState(TypedDict):
+    """The same messages, stored as per-step writes plus a snapshot every 100 updates (DeltaChannel's default)."""
+
+    messages: Annotated[list[AnyMessage], DeltaChannel(_messages_delta_reducer)]
+
+
+def graph(saver: Any, state: type = State) -> Any:
+    builder = StateGraph(state)
     builder.add_node("answer", lambda state: {"messages": [AIMessage(answer(len(state["messages"])))]})
     builder.add_edge(START, "answer")
     return builder.compile(checkpointer=saver)
@@ -138,15 +152,70 @@ async def run_async(kind: str, turns: int, marks: list[int], folder: Path, url: 
     return summary(marks, latencies, sizes)
 
 
+def ratio(a: float, b: float) -> float | None:
+    return round(a / b, 4) if b else None
+
+
+def run_delta(turns: int, marks: list[int], folder: Path) -> dict[str, Any]:
+    """SqliteSaver with the plain messages channel and with a DeltaChannel, turn by turn in alternation."""
+    variants = {"plain": State, "delta": DeltaState}
+    where = {name: folder / f"SqliteSaver-{name}.db" for name in variants}
+    savers = {name: checkpoints.sqlite_saver(where[name], fresh=True) for name in variants}
+    graphs = {name: graph(savers[name], state) for name, state in variants.items()}
+    config = {"configurable": {"thread_id": "long"}}
+    latencies: dict[str, list[float]] = {name: [] for name in variants}
+    sizes: dict[str, dict[int, tuple[int, int]]] = {name: {} for name in variants}
+    for turn in range(1, turns + 1):
+        for name in variants:
+            start = time.perf_counter()
+            graphs[name].invoke({"messages": [HumanMessage(f"question {turn}")]}, config)
+            latencies[name].append(time.perf_counter() - start)
+            if turn in marks:
+                sizes[name][turn] = size_of("SqliteSaver", savers[name], where[name])
+    read = {name: [(m.type, m.content) for m in g.get_state(config).values["messages"]] for name, g in graphs.items()}
+    if read["plain"] != read["delta"] or len(read["plain"]) != 2 * turns:
+        raise AssertionError("the DeltaChannel thread does not read back the same messages as the plain one")
+    results = {name: summary(marks, latencies[name], sizes[name]) for name in variants}
+    for name, r in results.items():
+        r.pop("curve_ms")
+        # steadier than the median of 5 on a busy machine: the median of the 50 turns ending at each mark, and the mean of all
+        r["latency_ms_50"] = {m: round(statistics.median(latencies[name][max(0, m - 50):m]) * 1000, 2) for m in marks}
+        r["mean_latency_ms"] = round(statistics.fmean(latencies[name]) * 1000, 2)
+    for s in savers.values():
+        checkpoints.close_sync_saver(s)
+    plain, delta = results["plain"], results["delta"]
+    ratios = {
+        "size_bytes": {m: ratio(delta["size_bytes"][m], plain["size_bytes"][m]) for m in marks},
+        "payload_bytes": {m: ratio(delta["payload_bytes"][m], plain["payload_bytes"][m]) for m in marks},
+        "latency_ms": {m: ratio(delta["latency_ms"][m], plain["latency_ms"][m]) for m in plain["latency_ms"]},
+        "latency_ms_50": {m: ratio(delta["latency_ms_50"][m], plain["latency_ms_50"][m]) for m in marks},
+        "mean_latency_ms": ratio(delta["mean_latency_ms"], plain["mean_latency_ms"]),
+    }
+    channel = typing.get_type_hints(DeltaState, include_extras=True)["messages"].__metadata__[0]
+    return {"saver": "SqliteSaver", "snapshot_frequency": channel.snapshot_frequency, "same_messages_read_back": True,
+            "variants": results, "ratios_delta_over_plain": ratios}
+
+
 def main(argv: list[str] | None = None, postgres: local_postgres.LocalPostgres | None = None) -> dict:
     """Every saver in turn; ``postgres``: a running cluster to make the two databases on (else a throwaway one is started)."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--turns", type=int, default=1000)
     parser.add_argument("--plot", type=Path, default=None)
     parser.add_argument("--no-postgres", action="store_true", help="leave the Postgres savers out")
+    parser.add_argument("--delta", action="store_true", help="SqliteSaver, plain messages channel against a DeltaChannel")
+    parser.add_argument("--out", type=Path, default=None, help="also write the result JSON to this file")
     args = parser.parse_args(argv)
     marks = [m for m in (10, 100, 1000) if m <= args.turns] or [args.turns]
     folder = workdir()
+    if args.delta:
+        command = "python -m bench.checkpointer_growth --delta --turns %d" % args.turns + (f" --out {args.out}" if args.out else "")
+        out = {"benchmark": "checkpointer_growth_delta", "command": command, "turns": args.turns,
+               "measured": time.strftime("%Y-%m-%d", time.gmtime()), **run_delta(args.turns, marks, folder)}
+        text = json.dumps(out)
+        if args.out:
+            args.out.write_text(json.dumps(out, indent=1) + "\n")
+        print(text)
+        return out
     skipped: dict[str, str] = {}
     reason = "--no-postgres" if args.no_postgres else (local_postgres.missing_reason() if postgres is None else None)
     if reason:

@@ -2,7 +2,8 @@
 
 It keeps the shape of the course's ``Agent`` class (system prompt, tools bound, every tool call run,
 results appended) so lessons can point at the same graph, and works both with ``invoke``/``stream``
-(SqliteSaver) and ``ainvoke``/``astream`` (AsyncSqliteSaver): each node has a sync and an async body.
+(SqliteSaver) and ``ainvoke``/``astream`` (AsyncSqliteSaver). Each node has thin sync and async shells over
+one body, so both behave alike: a turn's tool calls run at once (as LangGraph's ToolNode runs them), answered in order.
 
 ``build_agent(..., approve_tools=True)`` adds a human approval step: a ``review`` node between
 ``llm`` and ``action`` that pauses the run with ``langgraph.types.interrupt`` and waits for
@@ -17,7 +18,8 @@ from typing import Annotated, Any, Mapping, Sequence, TypedDict
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AnyMessage, SystemMessage, ToolMessage
-from langchain_core.runnables import RunnableLambda
+from langchain_core.runnables import RunnableConfig, RunnableLambda
+from langchain_core.runnables.config import ContextThreadPoolExecutor, get_executor_for_config
 from langchain_core.tools import BaseTool
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
@@ -111,50 +113,49 @@ class LessonAgent:
         with redacted_errors():
             return {"messages": [await self.model.ainvoke(self._prompt(state))]}
 
-    def _unknown(self, call: dict[str, Any]) -> ToolMessage | None:
-        if call["name"] in self.tools:
-            return None
-        return tool_error_message(call, LookupError(f"no tool named {call['name']!r}; the tools are {sorted(self.tools)}"))
-
-    def take_action(self, state: AgentState) -> dict[str, list[AnyMessage]]:
-        return {"messages": [self._run_one(call) for call in state["messages"][-1].tool_calls]}
+    def take_action(self, state: AgentState, config: RunnableConfig) -> dict[str, list[AnyMessage]]:
+        """Run every requested tool at once, as LangGraph's ToolNode does: threads, answers in call order."""
+        calls = state["messages"][-1].tool_calls
+        # ToolNode's executor: each thread gets the node's context (tool callbacks stay under this run), max_concurrency holds.
+        with get_executor_for_config(config) as pool:
+            return {"messages": list(pool.map(self._run_one, calls))}
 
     async def atake_action(self, state: AgentState) -> dict[str, list[AnyMessage]]:
+        """The async twin: the same tool calls at once on the event loop, answers in call order."""
         calls = state["messages"][-1].tool_calls
         return {"messages": list(await asyncio.gather(*(self._arun_one(call) for call in calls)))}
 
-    def _timed_out(self, call: dict[str, Any]) -> ToolMessage:
-        return tool_error_message(call, TimeoutError(f"tool {call['name']!r} gave no answer within {self.tool_timeout:g} s"))
+    def _tool_for(self, call: dict[str, Any]) -> BaseTool | ToolMessage:
+        """The tool to run, or the answer when there is none to run (the model named a tool that does not exist)."""
+        if call["name"] in self.tools:
+            return self.tools[call["name"]]
+        return tool_error_message(call, LookupError(f"no tool named {call['name']!r}; the tools are {sorted(self.tools)}"))
+
+    def _answer(self, call: dict[str, Any], result: Any = None, error: Exception | None = None) -> ToolMessage:
+        """What the model reads back for one call, from either shell: the result, or the failure as an error message."""
+        if isinstance(error, _NoAnswerInTime):
+            error = TimeoutError(f"tool {call['name']!r} gave no answer within {self.tool_timeout:g} s")
+        return tool_error_message(call, error) if error is not None else _as_message(call, result)
 
     def _run_one(self, call: dict[str, Any]) -> ToolMessage:
+        """Sync shell: invoke the tool (in its own thread when it has a deadline), then ``_answer``."""
+        tool = self._tool_for(call)
+        if isinstance(tool, ToolMessage):
+            return tool
         try:
-            unknown = self._unknown(call)
-            if unknown is not None:
-                return unknown
-            tool = self.tools[call["name"]]
-            if self.tool_timeout is None:
-                return _as_message(call, tool.invoke(call["args"]))
-            # A hung tool keeps its worker thread, but the graph moves on and the model hears why.
-            pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
-            try:
-                return _as_message(call, pool.submit(tool.invoke, call["args"]).result(timeout=self.tool_timeout))
-            except concurrent.futures.TimeoutError:
-                return self._timed_out(call)
-            finally:
-                pool.shutdown(wait=False)
-        except Exception as error:  # the model should see the failure, not the student a traceback
-            return tool_error_message(call, error)
+            return self._answer(call, _invoke_in_time(tool, call["args"], self.tool_timeout))
+        except Exception as error:  # noqa: BLE001 - the model should see the failure, not the student a traceback
+            return self._answer(call, error=error)
 
     async def _arun_one(self, call: dict[str, Any]) -> ToolMessage:
+        """Async shell: await the tool (cancelled at its deadline), then ``_answer``."""
+        tool = self._tool_for(call)
+        if isinstance(tool, ToolMessage):
+            return tool
         try:
-            unknown = self._unknown(call)
-            if unknown is not None:
-                return unknown
-            return _as_message(call, await asyncio.wait_for(self.tools[call["name"]].ainvoke(call["args"]), self.tool_timeout))
-        except asyncio.TimeoutError:
-            return self._timed_out(call)
-        except Exception as error:
-            return tool_error_message(call, error)
+            return self._answer(call, await _ainvoke_in_time(tool, call["args"], self.tool_timeout))
+        except Exception as error:  # noqa: BLE001
+            return self._answer(call, error=error)
 
     def review(self, state: AgentState) -> dict[str, list[AnyMessage]]:
         """Pause for a person's decision on the pending tool calls (``interrupt`` re-runs this on resume)."""
@@ -169,7 +170,7 @@ class LessonAgent:
 
     @staticmethod
     def has_tool_calls(state: AgentState) -> bool:
-        return bool(getattr(state["messages"][-1], "tool_calls", None))
+        return bool(state["messages"] and getattr(state["messages"][-1], "tool_calls", None))  # empty: cleared thread
 
     def graph(self) -> StateGraph:
         graph = StateGraph(AgentState)
@@ -232,6 +233,39 @@ def _as_message(call: dict[str, Any], result: Any) -> ToolMessage:
     if isinstance(result, ToolMessage):
         return result.model_copy(update={"content": redact_data(result.content), "artifact": redact_data(result.artifact)})
     return ToolMessage(tool_call_id=call["id"], name=call["name"], content=redact(str(result)))
+
+
+class _NoAnswerInTime(Exception):
+    """The tool's deadline passed (told apart from a TimeoutError the tool raised itself)."""
+
+
+def _invoke_in_time(tool: BaseTool, args: dict[str, Any], timeout: float | None) -> Any:
+    """``tool.invoke(args)``; with a deadline, in a thread of its own that a hung tool keeps while the run goes on."""
+    if timeout is None:
+        return tool.invoke(args)
+    pool = ContextThreadPoolExecutor(max_workers=1)
+    try:
+        future = pool.submit(tool.invoke, args)
+        if not concurrent.futures.wait([future], timeout).done:
+            raise _NoAnswerInTime()
+        return future.result()
+    finally:
+        pool.shutdown(wait=False)
+
+
+async def _ainvoke_in_time(tool: BaseTool, args: dict[str, Any], timeout: float | None) -> Any:
+    """``await tool.ainvoke(args)``; with a deadline, cancelled when it passes."""
+    if timeout is None:
+        return await tool.ainvoke(args)
+    task = asyncio.ensure_future(tool.ainvoke(args))
+    try:
+        done, _ = await asyncio.wait({task}, timeout=timeout)
+    finally:
+        if not task.done():
+            task.cancel()
+    if not done:
+        raise _NoAnswerInTime()
+    return task.result()
 
 
 def build_agent(

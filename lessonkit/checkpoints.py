@@ -6,14 +6,12 @@ messages and history, and delete a thread. Async savers are closed at exit, so n
 from __future__ import annotations
 
 import asyncio
-import atexit
 import contextlib
 import gc
 import hashlib
 import itertools
 import os
 import sqlite3
-import threading
 import time
 import weakref
 from collections.abc import Iterable
@@ -30,6 +28,7 @@ from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
 from lessonkit import locks
 from lessonkit.errors import CheckpointPathError, DatabaseInUseError, ThreadNotFoundError
+from lessonkit.exit_hooks import at_interpreter_exit
 from lessonkit.runs import athread_run, thread_run, validate_thread_id
 
 from lessonkit import postgres as _pg
@@ -67,6 +66,9 @@ def memory_saver() -> InMemorySaver:
 DATA_DIR_VARIABLE = "LESSONKIT_DATA_DIR"
 SQLITE_HEADER = b"SQLite format 3\x00"
 LANGGRAPH_TABLES = frozenset({"checkpoints", "writes"})  # what SqliteSaver.setup() creates
+# Raw SQL on the saver's table (no public "list threads" API; saver.list(None) decodes every checkpoint):
+# tests/test_private_apis.py fails, naming it, if setup() stops creating these tables or that column.
+SQLITE_THREADS_SQL = "SELECT DISTINCT thread_id FROM checkpoints ORDER BY thread_id"
 
 
 def data_folder() -> Path:
@@ -285,9 +287,8 @@ def _close_leftover_connections() -> None:
             conn.stop()
 
 
-# atexit hooks run only *after* the interpreter has joined non-daemon threads, i.e. too late;
-# threading's own hook list runs before that join (concurrent.futures relies on it).
-getattr(threading, "_register_atexit", atexit.register)(_close_leftover_connections)
+# Before the interpreter joins non-daemon threads (aiosqlite's workers): atexit would be too late.
+at_interpreter_exit(_close_leftover_connections)
 
 
 async def async_sqlite_saver(path: str | os.PathLike[str], *, fresh: bool = False) -> AsyncSqliteSaver:
@@ -380,7 +381,7 @@ def list_threads(saver: BaseCheckpointSaver) -> list[str]:
     _no_async_saver(saver)
     if isinstance(saver, SqliteSaver):  # one cheap query instead of decoding every checkpoint
         with saver.cursor(transaction=False) as cur:
-            cur.execute("SELECT DISTINCT thread_id FROM checkpoints ORDER BY thread_id")
+            cur.execute(SQLITE_THREADS_SQL)
             return [str(row[0]) for row in cur.fetchall()]
     if isinstance(saver, _SYNC_POSTGRES):
         return _pg.list_thread_ids(saver)
@@ -428,8 +429,7 @@ async def alist_threads(saver: BaseCheckpointSaver) -> list[str]:
         return list_threads(saver)
     if isinstance(saver, AsyncSqliteSaver):
         await saver.setup()
-        async with saver.lock, saver.conn.execute(
-                "SELECT DISTINCT thread_id FROM checkpoints ORDER BY thread_id") as cur:
+        async with saver.lock, saver.conn.execute(SQLITE_THREADS_SQL) as cur:
             return [str(row[0]) for row in await cur.fetchall()]
     if isinstance(saver, _ASYNC_POSTGRES):
         return await _pg.alist_thread_ids(saver)

@@ -28,6 +28,7 @@ from collections.abc import Callable
 
 import psycopg
 
+from lessonkit.exit_hooks import at_interpreter_exit
 from lessonkit.locks import Holder, Owner
 
 __all__ = ["AdvisoryThreadLocks", "advisory_key", "application_name", "key_parts"]
@@ -170,6 +171,6 @@ def _forget_after_fork() -> None:
 
 
 # Before the interpreter joins non-daemon threads, as lessonkit.postgres does for its pools.
-getattr(threading, "_register_atexit", __import__("atexit").register)(_close_all_at_exit)
+at_interpreter_exit(_close_all_at_exit)
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_after_fork)

@@ -32,11 +32,12 @@ import psycopg
 from langgraph.checkpoint.postgres import PostgresSaver
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from psycopg.conninfo import conninfo_to_dict
-from psycopg.rows import dict_row
+from psycopg.rows import dict_row, tuple_row
 from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
 
 from lessonkit import locks
 from lessonkit.errors import CheckpointPathError, DatabaseUnavailableError
+from lessonkit.exit_hooks import at_interpreter_exit
 from lessonkit.pg_locks import AdvisoryThreadLocks
 from lessonkit.redact import redact
 
@@ -208,7 +209,7 @@ def _close_pools_at_exit() -> None:
 
 
 # Before the interpreter joins non-daemon threads (as checkpoints.py does for aiosqlite).
-getattr(threading, "_register_atexit", __import__("atexit").register)(_close_pools_at_exit)
+at_interpreter_exit(_close_pools_at_exit)
 
 
 def check_database(url: str) -> None:
@@ -278,17 +279,25 @@ async def aclose_postgres_saver(saver: AsyncPostgresSaver | PostgresSaver) -> No
 
 # ---------------------------------------------------------------- thread listing (used by lessonkit.checkpoints)
 
-_THREADS_SQL = "SELECT DISTINCT thread_id FROM checkpoints"
+# Raw SQL on LangGraph's table: no public "list threads" API (saver.list(None) decodes every checkpoint).
+# tests/test_private_apis.py fails, naming this query, if setup() stops creating the table or column.
+THREADS_SQL = "SELECT DISTINCT thread_id FROM checkpoints"
 
 
 def list_thread_ids(saver: PostgresSaver) -> list[str]:
-    """Distinct thread ids in one query (sorted in Python, so the order is SQLite's whatever the collation)."""
-    with saver._cursor() as cur:
-        cur.execute(_THREADS_SQL)
-        return sorted(str(row["thread_id"]) for row in cur.fetchall())
+    """Distinct thread ids in one query, sorted in Python (SQLite's order whatever the collation); via the
+    saver's public ``conn`` and ``lock``, not its private ``_cursor``."""
+    conn = saver.conn
+    with saver.lock, (conn.connection() if isinstance(conn, ConnectionPool) else contextlib.nullcontext(conn)) as c, \
+            c.cursor(row_factory=tuple_row) as cur:
+        cur.execute(THREADS_SQL)
+        return sorted(str(row[0]) for row in cur.fetchall())
 
 
 async def alist_thread_ids(saver: AsyncPostgresSaver) -> list[str]:
-    async with saver._cursor() as cur:
-        await cur.execute(_THREADS_SQL)
-        return sorted(str(row["thread_id"]) for row in await cur.fetchall())
+    """Async list_thread_ids()."""
+    conn = saver.conn
+    async with saver.lock, (conn.connection() if isinstance(conn, AsyncConnectionPool) else contextlib.nullcontext(conn)) as c, \
+            c.cursor(row_factory=tuple_row) as cur:
+        await cur.execute(THREADS_SQL)
+        return sorted(str(row[0]) for row in await cur.fetchall())

@@ -7,10 +7,13 @@ or writes the lesson's recording.
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from typing import Any, Optional
 
 from langchain_tavily import TavilySearch
+# Private module: langchain-tavily exports no public path to the wrapper TavilySearch's ``api_wrapper`` field takes.
+# tests/test_private_apis.py fails, saying so, if it moves or stops being that field's type.
 from langchain_tavily._utilities import TavilySearchAPIWrapper
 from pydantic import ConfigDict
 
@@ -21,6 +24,8 @@ from .recording.cassette import Cassette
 
 REPLAY_PLACEHOLDER_KEY = "replay-mode-no-key"  # Tavily's wrapper insists on a key; replay never sends it
 BASE_URL_VARIABLE = "TAVILY_API_BASE_URL"  # a Tavily-compatible server for live and record mode (as OPENAI_BASE_URL)
+# The agent runs a turn's tool calls at once (threads when sync): one search at a time reads or writes the cassette.
+_CASSETTE_TURN = threading.Lock()
 
 
 class SearchUpstreamError(LessonkitError):
@@ -51,21 +56,25 @@ class RecordedTavilyAPI(TavilySearchAPIWrapper):
         return {k: v for k, v in {"query": query, **kwargs}.items() if v is not None}
 
     def _replay(self, params: dict[str, Any]) -> tuple[dict[str, Any], float]:
-        response = self.cassette.play("search", params)["response"]
+        with _CASSETTE_TURN:
+            response = self.cassette.play("search", params)["response"]
         return response["result"], response.get("duration", 0.0) * self.speed
 
     def _save(self, params: dict[str, Any], result: dict[str, Any], duration: float) -> None:
         origin = "authored" if self.script else "live"
         note = self.script.note if isinstance(self.script, Script) else None
-        self.cassette.add("search", params, {"duration": round(duration, 4), "result": result}, origin, note)
+        with _CASSETTE_TURN:
+            self.cassette.add("search", params, {"duration": round(duration, 4), "result": result}, origin, note)
 
     def _scripted(self, params: dict[str, Any]) -> tuple[dict[str, Any], float]:
-        reply = self.script.search(params["query"])
+        with _CASSETTE_TURN:
+            reply = self.script.search(params["query"])
         return dict(reply.result), reply.duration
 
     def _answered_here(self, params: dict[str, Any]) -> bool:
         """Replay (or keep, under --missing-only) instead of asking upstream."""
-        return not self.recording or (self.replay_known and self.cassette.has("search", params))
+        with _CASSETTE_TURN:
+            return not self.recording or (self.replay_known and self.cassette.has("search", params))
 
     def raw_results(self, query: str, **kwargs: Any) -> dict[str, Any]:  # type: ignore[override]
         params = self._params(query, kwargs)

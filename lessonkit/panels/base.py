@@ -34,9 +34,8 @@ class Panel:
         return self.text()
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
-        """The widget view for front ends (same form in ipywidgets 7.7 and 8.x), text for the rest."""
-        view = {"version_major": 2, "version_minor": 0, "model_id": self.widget.model_id}
-        return {"application/vnd.jupyter.widget-view+json": view, "text/plain": self.text()}
+        """The widget view for front ends (``get_view_spec()``: ipywidgets' own, 7.x and 8.x), text for the rest."""
+        return {"application/vnd.jupyter.widget-view+json": self.widget.get_view_spec(), "text/plain": self.text()}
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
         printer.text(self.text())
