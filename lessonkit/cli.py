@@ -14,6 +14,7 @@ from .checkpoints import data_folder, database_path
 from .errors import LessonkitError
 from .execute import execute_notebook, read_notebook
 from .lesson import recording_summary
+from .lesson_names import notebook_sources
 from .modes import active_mode, key_status, load_env
 from .recording import Cassette
 from .recording.cassette import project_relative
@@ -146,7 +147,7 @@ def run(notebooks: Sequence[Path], speed: str, save: bool) -> int:
     """Execute lessons headless in replay, one after another; exit 1 if a cell of any fails."""
     reports = []
     for notebook in notebooks:
-        sources = [c.source for c in read_notebook(notebook).cells if c.cell_type == "code"]
+        sources = notebook_sources(read_notebook(notebook))
         env = {"LESSONKIT_MODE": "replay", "LESSONKIT_REPLAY_SPEED": speed, usage.VARIABLE: str(usage.usage_dir())}
         # The finish code runs only after every cell ran without an error: it records which answers were used.
         report = execute_notebook(notebook, env, save_to=notebook if save else None,

@@ -30,6 +30,7 @@ from typing import Any, Literal
 
 from .errors import LessonkitError
 from .files import atomic_write_text, describe_os_error
+from .lesson_names import notebook_sources
 from .recording.cassette import Cassette, project_relative
 from .recording.session import PendingCassette
 
@@ -110,7 +111,8 @@ def judge(ledger: Mapping[str, Any] | None, recording_sha: str, total: int, code
         return Verdict("recording-changed", total, when=when)
     if ledger["notebook_code_sha256"] != code_sha:
         return Verdict("code-changed", total, when=when)
-    unused = tuple(n for n in range(total) if n not in set(ledger["used"]))
+    used = set(ledger["used"])
+    unused = tuple(n for n in range(total) if n not in used)
     return Verdict("unused" if unused else "all-used", total, unused, when)
 
 
@@ -184,7 +186,7 @@ def recording_verdict(recording: Path, env: Mapping[str, str] | None = None) -> 
         return None
     shown = project_relative(notebook)
     try:
-        sources = [c.source for c in read_notebook(notebook).cells if c.cell_type == "code"]
+        sources = notebook_sources(read_notebook(notebook))
         interactions = Cassette(recording).interactions
         data = recording.read_bytes()
     except (LessonkitError, OSError) as err:

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from . import usage
+from .lesson_names import notebook_sources
 
 FINISH_TIMEOUT_S = 60
 _passed: set[str] = set()  # cells whose setup and call passed
@@ -27,8 +28,7 @@ def nbval_cell(item: pytest.Item) -> bool:
     except ImportError:
         return False
     notebook = getattr(item.parent, "nb", None)
-    cells = getattr(notebook, "cells", None) or []
-    return isinstance(item, IPyNbCell) and any(c.cell_type == "code" and "lessonkit.start(" in c.source for c in cells)
+    return isinstance(item, IPyNbCell) and notebook is not None and any("lessonkit.start(" in s for s in notebook_sources(notebook))
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -70,7 +70,7 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
     if kernel is None or notebook is None or not kernel.is_alive():
         return
     cells = [i.nodeid for i in item.session.items if i.parent is parent]
-    sources = [c.source for c in notebook.cells if c.cell_type == "code"]
+    sources = notebook_sources(notebook)
     if not whole_lesson_passed(cells, len(sources), _passed, _not_passed):
         return
     try:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from langgraph.types import Command
+
 QUESTION_CHARS = 60  # a longer question is cut, with an ellipsis: the label is a heading, not a transcript
 HUMAN_ROLES = frozenset({"human", "user"})
 
@@ -45,8 +47,8 @@ def run_question(inputs: Any) -> str:
     """
     if inputs is None:
         return "continue"
-    if type(inputs).__name__ == "Command" and hasattr(inputs, "resume"):  # langgraph.types.Command, without importing it
-        value = getattr(inputs, "resume", None)
+    if isinstance(inputs, Command):
+        value = inputs.resume
         return f'resume "{shorten(_content_text(value), 30)}"' if isinstance(value, str) and value.strip() else "resume"
     messages = inputs.get("messages") if isinstance(inputs, Mapping) else inputs
     if isinstance(messages, tuple) and not (len(messages) == 2 and isinstance(messages[0], str)):
@@ -60,10 +62,14 @@ def run_question(inputs: Any) -> str:
     return "no question"
 
 
+def thread_label(thread_id: str | None) -> str:
+    """``thread "1"``, or ``no thread`` for a run without a checkpointer's thread."""
+    return f'thread "{thread_id}"' if thread_id is not None else "no thread"
+
+
 def run_label(thread_id: str | None, inputs: Any) -> str:
     """``thread "1" · "What is the weather in sf?"``: where a run ran and what it was asked."""
-    where = f'thread "{thread_id}"' if thread_id is not None else "no thread"
-    return f"{where} · {run_question(inputs)}"
+    return f"{thread_label(thread_id)} · {run_question(inputs)}"
 
 
 def numbered(number: int, label: str) -> str:

@@ -12,7 +12,7 @@ from typing import Callable, Container
 import ipywidgets as widgets
 
 from ..stream.events import RunStart
-from .labels import numbered
+from .labels import numbered, thread_label
 from .lean import LeanHTML
 from .style import SHARED_HTML_STYLE, SHARED_LAYOUT
 from .text import escape
@@ -76,7 +76,7 @@ class RunSections:
         if self._begun:
             self._begun = False
             return False
-        changed = self.begin(f'thread "{event.thread_id}"' if event.thread_id is not None else "no thread")
+        changed = self.begin(thread_label(event.thread_id))
         self._begun = False
         return changed
 
