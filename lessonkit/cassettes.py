@@ -29,10 +29,13 @@ from pathlib import Path
 from .errors import ModeError
 from .lesson import Lesson
 from .recording.cassette import Cassette
-from .recording.session import PendingCassette, Policy
+from .recording.recorder import RecordMode as Run
+from .recording.session import PendingCassette, commit_policy
 
 
 class RecordMode(str, enum.Enum):
+    """pytest-recording's names for what a test does with its cassette (``plan`` maps them to a Recorder's mode)."""
+
     NONE = "none"
     ONCE = "once"
     NEW_EPISODES = "new_episodes"
@@ -46,13 +49,13 @@ def parse_record_mode(value: str | RecordMode) -> RecordMode:
         raise ModeError(f"record mode {value!r} is not one of {', '.join(m.value for m in RecordMode)}") from None
 
 
-def plan(mode: RecordMode, exists: bool) -> Policy | None:
-    """What a record mode does with this cassette: None to replay, else how to record (pure)."""
+def plan(mode: RecordMode, exists: bool) -> Run:
+    """How a test's run treats its cassette (pure): replay it, extend it, or record it anew."""
     if mode is RecordMode.NONE or (mode is RecordMode.ONCE and exists):
-        return None
+        return Run.REPLAY
     if mode is RecordMode.NEW_EPISODES and exists:
-        return "missing"
-    return "all"
+        return Run.EXTEND
+    return Run.RECORD
 
 
 @contextlib.contextmanager
@@ -60,11 +63,11 @@ def use_cassette(path: str | os.PathLike[str], record_mode: str | RecordMode = R
                  speed: float = 0.0) -> Iterator[Lesson]:
     """A Lesson whose ``chat_model()`` and ``search_tool()`` replay or record ``path`` (see the module docstring)."""
     path = Path(path)
-    policy = plan(parse_record_mode(record_mode), path.exists())
-    if policy is None:
+    run = plan(parse_record_mode(record_mode), path.exists())
+    if run is Run.REPLAY:
         yield Lesson(path.stem, "replay", speed, Cassette(path))
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    cassette = PendingCassette(path, f"{path.stem}.ipynb", policy=policy, prune=False)
-    yield Lesson(path.stem, "record", 0.0, cassette, replay_known=policy == "missing")
+    cassette = PendingCassette(path, f"{path.stem}.ipynb", policy=commit_policy(run, whole_run=True), prune=False)
+    yield Lesson(path.stem, "record", 0.0, cassette, replay_known=run is Run.EXTEND)
     cassette.commit()  # only when the block ended well: the file is replaced atomically, or left as it was

@@ -15,11 +15,13 @@ from .errors import LessonkitError
 from .execute import execute_notebook, read_notebook
 from .lesson import recording_summary
 from .lesson_names import notebook_sources
-from .modes import active_mode, key_status, load_env
+from . import settings
+from .modes import key_status, load_env, resolve_speed
 from .recording import Cassette
 from .recording.cassette import project_relative
 from .record_command import record, recover
 from .redact import redact
+from .settings import Settings
 
 LIBRARIES = (
     "langgraph", "langgraph-checkpoint", "langgraph-checkpoint-sqlite", "langchain-core", "langchain-openai", "openai",
@@ -38,7 +40,7 @@ def _pins(requirements: Path) -> dict[str, str]:
 
 
 def _recording_dirs() -> list[Path]:
-    candidates = [os.environ.get("LESSONKIT_RECORDINGS_DIR"), "notebooks/recordings", "recordings"]
+    candidates = [settings.raw("recordings_dir"), "notebooks/recordings", "recordings"]
     return [Path(c) for c in candidates if c and Path(c).is_dir()]
 
 
@@ -58,9 +60,7 @@ def doctor() -> int:
         flag = "" if pinned in (None, version) else f"  (requirements.txt pins {pinned})"
         print(f"  {name:<28} {version}{flag}")
     try:
-        mode = active_mode()
-        why = "LESSONKIT_MODE" if os.environ.get("LESSONKIT_MODE") else "default: " + ("OPENAI_API_KEY is set" if os.environ.get("OPENAI_API_KEY") else "no OPENAI_API_KEY")
-        print(f"mode: {mode} ({why})")
+        print(f"mode: {settings.active_mode()} ({settings.mode_reason()})")
     except LessonkitError as err:
         print(f"mode: {err}")
     print("keys: " + ", ".join(f"{k} {'set' if v else 'not set'}" for k, v in key_status().items()))
@@ -71,7 +71,7 @@ def doctor() -> int:
     here = Path(database_path("lesson.db")).parent
     where = "this folder" if here == Path.cwd() else str(here)
     print(f"databases: a lesson's relative database name goes in {where} (per-user data folder: {data_folder()}, "
-          "set LESSONKIT_DATA_DIR to choose)")
+          f"set {settings.VARIABLES['data_dir']} to choose)")
     found = [p for d in _recording_dirs() for p in sorted(d.glob("*.json"))]
     print(f"recordings: {len(found)} found" + ("" if found else " (looked in notebooks/recordings and recordings)"))
     for path in found:
@@ -107,9 +107,9 @@ def postgres_line() -> str:
     from . import local_postgres
     from .postgres import describe_url, is_postgres_url
 
-    url = os.environ.get("LESSONKIT_DATABASE_URL", "").strip()
-    serve = f"lessonkit serve uses {describe_url(url)} (LESSONKIT_DATABASE_URL)" if url and is_postgres_url(url) else \
-        "lessonkit serve uses a per-user SQLite file (set LESSONKIT_DATABASE_URL for Postgres)"
+    url, variable = settings.raw("database_url") or "", settings.VARIABLES["database_url"]
+    serve = f"lessonkit serve uses {describe_url(url)} ({variable})" if url and is_postgres_url(url) else \
+        f"lessonkit serve uses a per-user SQLite file (set {variable} for Postgres)"
     binaries = local_postgres.find_binaries()
     can = f"server binaries in {binaries}" if binaries else f"no server binaries ({local_postgres.INSTALL_COMMAND}; lesson 07 needs them)"
     return f"postgres: {serve}; {can}"
@@ -148,7 +148,7 @@ def run(notebooks: Sequence[Path], speed: str, save: bool) -> int:
     reports = []
     for notebook in notebooks:
         sources = notebook_sources(read_notebook(notebook))
-        env = {"LESSONKIT_MODE": "replay", "LESSONKIT_REPLAY_SPEED": speed, usage.VARIABLE: str(usage.usage_dir())}
+        env = Settings(mode="replay", replay_speed=resolve_speed(speed, os.environ), usage_dir=usage.usage_dir()).to_env("mode", "replay_speed", "usage_dir")
         # The finish code runs only after every cell ran without an error: it records which answers were used.
         report = execute_notebook(notebook, env, save_to=notebook if save else None,
                                   finish=usage.finish_code(notebook, sources, "lessonkit run"))

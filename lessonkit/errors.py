@@ -19,7 +19,7 @@ class MissingKeyError(LessonkitError):
 
 
 class ModeError(LessonkitError):
-    """An unknown LESSONKIT_MODE or replay speed."""
+    """An unknown mode, replay speed or record policy (lessonkit.settings)."""
 
 
 class CheckpointPathError(LessonkitError):

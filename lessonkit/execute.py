@@ -19,6 +19,7 @@ from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernel
 from .errors import LessonkitError
 from .files import atomic_write_text
 from .redact import redact, redact_data
+from .settings import Settings, apply_env
 
 
 @dataclass(frozen=True)
@@ -43,18 +44,10 @@ def environment(overrides: Mapping[str, str | None]) -> Iterator[None]:
     """Set (or, with None, unset) variables for the kernel we start, then put them back."""
     saved = {k: os.environ.get(k) for k in overrides}
     try:
-        for key, value in overrides.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        apply_env(os.environ, overrides)
         yield
     finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        apply_env(os.environ, saved)
 
 
 def execute_notebook(
@@ -82,7 +75,7 @@ def execute_notebook(
     start = time.monotonic()
     error = None
     # The kernel's own stderr (ipykernel's start-up notices) is kept aside and shown only on failure.
-    with environment({"LESSONKIT_NOTEBOOK": path.name, **env}), tempfile.TemporaryFile("w+") as kernel_stderr:
+    with environment({**Settings(notebook=path.name).to_env("notebook"), **env}), tempfile.TemporaryFile("w+") as kernel_stderr:
         try:
             _execute_in_worker(client, kernel_stderr)
         except CellExecutionError as err:

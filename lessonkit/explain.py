@@ -1,8 +1,10 @@
 """Turning an exception from a run into one sentence a student can act on."""
 from __future__ import annotations
 
+from .settings import VARIABLES
+
 HINTS = {
-    401: "the API key was refused (401): check OPENAI_API_KEY in .env, or run from the recordings with LESSONKIT_MODE=replay",
+    401: f"the API key was refused (401): check OPENAI_API_KEY in .env, or run from the recordings with {VARIABLES['mode']}=replay",
     403: "the key is not allowed to use this model (403): pick another model or check the project's access",
     404: "the model or endpoint does not exist (404): check the model name",
     429: "the model answered 429 (rate limit or quota) on every retry: wait a minute and run the cell again, or check your billing",

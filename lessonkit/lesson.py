@@ -7,7 +7,7 @@ prints one deterministic line saying the mode, and hands out a real ``ChatOpenAI
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,17 +18,17 @@ from langchain_tavily import TavilySearch
 from .cell_errors import install_short_errors
 from .errors import MissingKeyError, ModeError
 from .lesson_names import check_running_name
-from .modes import DESCRIPTIONS, Mode, active_mode, load_env, parse_mode, replay_speed
-from .recording import Cassette, RecordingTransport, ReplayTransport, Script, ScriptedTransport, load_script
+from .modes import DESCRIPTIONS, Mode, load_env, parse_mode, resolve_speed
+from .recording import Cassette, ChatTransport, Recorder, RecordMode, Script, ScriptUpstream, load_script, record_mode
 from .recording.cassette import project_relative
-from .recording.session import PendingCassette, Policy, pending_cassette
-from .recording.transports import RedactingTransport, proxy_mounts
+from .recording.live import RedactingTransport, proxy_mounts
+from .recording.session import PendingCassette, commit_policy, pending_cassette
 from .search import BASE_URL_VARIABLE as SEARCH_BASE_URL_VARIABLE
-from .search import LessonTavilySearch, recorded_search
+from .search import LessonTavilySearch, LiveUpstream, search_tool
+from .settings import VARIABLES, Settings
 
 DEFAULT_MODEL = "gpt-4o"
 NO_KEY_PLACEHOLDER = "replay-mode-no-key"  # what the client holds when nothing may leave this machine
-RECORD_POLICIES: dict[str, Policy] = {"all": "all", "missing": "missing", "": "merge"}  # LESSONKIT_RECORD_POLICY
 
 
 def _require(name: str, mode: Mode, what: str) -> str:
@@ -36,7 +36,7 @@ def _require(name: str, mode: Mode, what: str) -> str:
     if not value:
         raise MissingKeyError(
             f"{name} is not set, and {mode} mode calls {what} for real. Add {name}=... to the .env file at the "
-            f"project root (copy .env.example), or run without keys from the recordings: LESSONKIT_MODE=replay."
+            f"project root (copy .env.example), or run without keys from the recordings: {VARIABLES['mode']}=replay."
         )
     return value
 
@@ -52,9 +52,23 @@ class Lesson:
     script: Script | None = None
     replay_known: bool = False
     shown_as: str | None = None  # the recording's name in messages when it is read from a staging copy
+    _recorder: Recorder | None = field(init=False, default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.mode = parse_mode(self.mode, "mode")  # a typo must never fall through to record or live
+        self._recorder = None  # a copy (at_speed) gets its own, at its own speed
+
+    @property
+    def record_mode(self) -> RecordMode:
+        return record_mode(recording=self.mode == "record", script=self.script is not None, extend=self.replay_known)
+
+    @property
+    def recorder(self) -> Recorder:
+        """The one Recorder the lesson's model and search tool share (replay or record mode)."""
+        if self._recorder is None:
+            upstream = None if self.mode != "record" else ScriptUpstream(self.script) if self.script else LiveUpstream()
+            self._recorder = Recorder(self.cassette, self.record_mode, upstream, self.speed)
+        return self._recorder
 
     def save_recording(self) -> str:
         """Record mode: replace the recording with this run's answers now (otherwise at kernel shutdown).
@@ -80,7 +94,7 @@ class Lesson:
 
     def at_speed(self, speed: float) -> "Lesson":
         """The same lesson and recording, replayed at another pace (e.g. slow enough to press Stop)."""
-        return replace(self, speed=replay_speed(override=speed))
+        return replace(self, speed=resolve_speed(speed, os.environ))
 
     def chat_model(self, model: str = DEFAULT_MODEL, **kwargs: Any) -> ChatOpenAI:
         """A real ChatOpenAI with streamed usage on; its HTTP goes through lessonkit's transports."""
@@ -90,16 +104,10 @@ class Lesson:
             key = _require("OPENAI_API_KEY", "live", "the OpenAI API")
             transport: Any = RedactingTransport()
             mounts = proxy_mounts()
-        elif self.mode == "replay":
-            transport = ReplayTransport(self.cassette, self.speed)
-            key = NO_KEY_PLACEHOLDER
-        elif self.script is not None:
-            upstream = ScriptedTransport(self.script)
-            transport = RecordingTransport(self.cassette, upstream, upstream, origin="authored", replay_known=self.replay_known)
-            key = NO_KEY_PLACEHOLDER
-        else:
-            key = _require("OPENAI_API_KEY", "record", "the OpenAI API")
-            transport = RecordingTransport(self.cassette, replay_known=self.replay_known)
+        else:  # replay, or record from the API (its key) or a script
+            live = isinstance(self.recorder.upstream, LiveUpstream)
+            key = _require("OPENAI_API_KEY", "record", "the OpenAI API") if live else NO_KEY_PLACEHOLDER
+            transport = ChatTransport(self.recorder)
         return ChatOpenAI(
             api_key=key, http_client=httpx.Client(transport=transport, mounts=mounts),
             http_async_client=httpx.AsyncClient(transport=transport, mounts=mounts), **kwargs,
@@ -112,10 +120,10 @@ class Lesson:
             key = _require("TAVILY_API_KEY", "live", "Tavily search")
             where = {"api_base_url": base_url} if base_url else {}
             return LessonTavilySearch(max_results=max_results, tavily_api_key=key, **where, **kwargs)  # errors come back redacted
-        recording = self.mode == "record"
-        key = _require("TAVILY_API_KEY", "record", "Tavily search") if recording and self.script is None else None
-        return recorded_search(self.cassette, recording=recording, script=self.script, api_key=key, speed=self.speed,
-                               api_base_url=base_url, replay_known=self.replay_known, max_results=max_results, **kwargs)
+        upstream = self.recorder.upstream
+        if isinstance(upstream, LiveUpstream):
+            upstream.use_tavily(_require("TAVILY_API_KEY", "record", "Tavily search"), base_url)
+        return search_tool(self.recorder, max_results=max_results, **kwargs)
 
 
 def recording_summary(cassette: Cassette, shown_as: str | None = None) -> str:
@@ -133,40 +141,29 @@ def recording_summary(cassette: Cassette, shown_as: str | None = None) -> str:
 def start(
     name: str, *, mode: Mode | None = None, speed: float | None = None, recordings_dir: str | Path | None = None, announce: bool = True
 ) -> Lesson:
-    """Begin a lesson: load .env, pick the mode, open ``recordings/<name>.json``, print the mode line."""
+    """Begin a lesson: load .env, read the settings, open ``recordings/<name>.json``, print the mode line."""
     load_env()
-    mode = active_mode() if mode is None else parse_mode(mode, "mode")
-    folder = Path(recordings_dir or os.environ.get("LESSONKIT_RECORDINGS_DIR") or Path.cwd() / "recordings")
+    settings = Settings.from_env()
+    mode = settings.mode if mode is None else parse_mode(mode, "mode")
+    folder = Path(recordings_dir or settings.recordings_dir or Path.cwd() / "recordings")
     path = (folder / f"{name}.json").resolve()
-    script_path = os.environ.get("LESSONKIT_SCRIPT") if mode == "record" else None
-    policy = record_policy()
+    script = load_script(settings.script) if mode == "record" and settings.script else None
+    replay_known = settings.record_policy == "missing"
     cassette: Cassette
     if mode == "record":
         check_running_name(name, folder)  # before anything is written
+        # a whole run (lessonkit record) replaces the recording; a kernel's run merges into it
+        policy = commit_policy(record_mode(recording=True, script=script is not None, extend=replay_known),
+                               whole_run=settings.record_policy is not None)
         cassette = pending_cassette(path, f"{name}.ipynb", policy=policy)
     else:
         cassette = Cassette(path, notebook=f"{name}.ipynb")
     lesson = Lesson(
-        name=name, mode=mode, speed=replay_speed(override=speed), cassette=cassette,
-        script=load_script(script_path) if script_path else None, replay_known=policy == "missing",
-        shown_as=_shown_as(name),
+        name=name, mode=mode, speed=settings.replay_speed if speed is None else resolve_speed(speed, os.environ),
+        cassette=cassette, script=script, replay_known=replay_known,
+        shown_as=f"{settings.shown_as}/{name}.json" if settings.shown_as else None,
     )
     install_short_errors()  # a miss (or any lessonkit error) is its message in the cell, not 390 lines of frames
     if announce:
         print(lesson.banner())
     return lesson
-
-
-def _shown_as(name: str) -> str | None:
-    """``lessonkit record`` runs a lesson against a staged recording but shows the real one's name (the
-    saved outputs must read the same as a normal replay run)."""
-    shown = os.environ.get("LESSONKIT_RECORDINGS_SHOWN_AS", "").strip()
-    return f"{shown}/{name}.json" if shown else None
-
-
-def record_policy() -> Policy:
-    """LESSONKIT_RECORD_POLICY, set by ``lessonkit record``: all, missing (--missing-only); unset in a kernel: merge."""
-    raw = os.environ.get("LESSONKIT_RECORD_POLICY", "").strip()
-    if raw not in RECORD_POLICIES:
-        raise ModeError(f"LESSONKIT_RECORD_POLICY={raw!r} is not a policy; use all or missing (or leave it unset).")
-    return RECORD_POLICIES[raw]

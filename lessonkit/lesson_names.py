@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from .errors import RecordingNameError
+from .settings import VARIABLES
 
 # lessonkit.start("NAME", ...) or start('NAME'): the first argument, a plain string literal.
 _START_CALL = re.compile(r"""(?:\blessonkit\.|(?<![\w.]))start\(\s*(?:name\s*=\s*)?(["'])([^"'\\\n]+)\1""")
@@ -57,7 +58,7 @@ def running_notebook(env: dict[str, str] | None = None) -> str | None:
     """The notebook this kernel runs, if the front end says: lessonkit's CLI sets LESSONKIT_NOTEBOOK,
     Jupyter Server sets JPY_SESSION_NAME (the session's path)."""
     env = dict(os.environ) if env is None else env
-    for variable in ("LESSONKIT_NOTEBOOK", "JPY_SESSION_NAME"):
+    for variable in (VARIABLES["notebook"], "JPY_SESSION_NAME"):
         value = env.get(variable, "").strip()
         if value.endswith(".ipynb"):
             return value

@@ -29,11 +29,13 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from .settings import VARIABLES, raw
+
 __all__ = ["INSTALL_COMMAND", "LocalPostgres", "PostgresNotInstalledError", "find_binaries", "missing_reason",
            "running", "start"]
 
 INSTALL_COMMAND = "sudo apt-get install postgresql"
-BIN_VARIABLE = "LESSONKIT_PG_BIN"
+BIN_VARIABLE = VARIABLES["pg_bin"]
 SERVICE_USER = "lessonkit-pg"  # created (as root) only when Debian's `postgres` user is absent
 SUPERUSER = "lessonkit"
 
@@ -49,7 +51,7 @@ def _version(path: str) -> int:
 
 def find_binaries() -> str | None:
     """The folder holding initdb, pg_ctl and postgres, or None."""
-    chosen = os.environ.get(BIN_VARIABLE, "").strip()
+    chosen = raw("pg_bin") or ""
     if chosen:  # an explicit choice is the only one looked at (set it to a folder without them to test the skip)
         candidates = [chosen]
     else:

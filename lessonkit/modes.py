@@ -1,4 +1,4 @@
-"""The one switch, LESSONKIT_MODE: replay (default without a key), live, or record."""
+"""The one switch, the mode: replay (default without a key), live, or record (read by lessonkit.settings)."""
 from __future__ import annotations
 
 import difflib
@@ -50,12 +50,10 @@ def parse_mode(value: object, source: str = "mode") -> Mode:
 
 
 def active_mode(env: Mapping[str, str] | None = None) -> Mode:
-    """LESSONKIT_MODE if set; otherwise live with an OpenAI key and replay without one."""
-    env = os.environ if env is None else env
-    raw = env.get("LESSONKIT_MODE", "")
-    if not raw.strip():
-        return "live" if env.get("OPENAI_API_KEY") else "replay"
-    return parse_mode(raw, "LESSONKIT_MODE")
+    """The mode the settings say (lessonkit.settings reads the variable); kept here as the public name."""
+    from .settings import active_mode as settings_mode
+
+    return settings_mode(env)
 
 
 def in_jupyter_front_end() -> bool:
@@ -75,9 +73,15 @@ def default_speed(env: Mapping[str, str], front_end: bool) -> str:
 
 
 def replay_speed(env: Mapping[str, str] | None = None, override: float | None = None, front_end: bool | None = None) -> float:
-    """Replay pacing from 0 (instant) to 1 (as recorded): LESSONKIT_REPLAY_SPEED, else ``default_speed``."""
+    """Replay pacing from 0 (instant) to 1 (as recorded): ``override``, else the setting, else ``default_speed``."""
+    from .settings import VARIABLES
+
     env = os.environ if env is None else env
-    value: object = override if override is not None else env.get("LESSONKIT_REPLAY_SPEED", "")
+    return resolve_speed(override if override is not None else env.get(VARIABLES["replay_speed"], ""), env, front_end)
+
+
+def resolve_speed(value: object, env: Mapping[str, str], front_end: bool | None = None) -> float:
+    """A speed as given (a number, or text from the environment; empty: the default), checked."""
     if isinstance(value, str) and not value.strip():  # an empty entry, as in .env.example, means the default
         value = default_speed(env, in_jupyter_front_end() if front_end is None else front_end)
     if isinstance(value, bool):

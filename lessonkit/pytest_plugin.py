@@ -23,20 +23,17 @@ from typing import Any
 import pytest
 
 from lessonkit import local_postgres
+from lessonkit.settings import apply_env, replay_only_env
 
 MARKER = "postgres"
-TEST_ENVIRONMENT = {"LESSONKIT_MODE": "replay", "LESSONKIT_REPLAY_SPEED": "0"}
-UNSET_IN_TESTS = ("LESSONKIT_SCRIPT", "LESSONKIT_RECORD_POLICY")
-# nbval's lesson kernels (only they) get LESSONKIT_USAGE_DIR; a lesson whose every cell passed records which
+# nbval's lesson kernels (only they) get the usage folder setting; a lesson whose every cell passed records which
 # recorded answers it used, for `python -m lessonkit doctor` (lessonkit/usage.py, lessonkit/usage_pytest.py).
 pytest_plugins = ["lessonkit.usage_pytest"]
 
 
 def force_replay(environ: MutableMapping[str, str]) -> None:
     """The environment every test and lesson kernel of a pytest run inherits: replay, instant, nothing recorded."""
-    environ.update(TEST_ENVIRONMENT)
-    for name in UNSET_IN_TESTS:
-        environ.pop(name, None)
+    apply_env(environ, replay_only_env())
 
 
 def postgres_skip_or_fail() -> None:

@@ -30,6 +30,7 @@ from .recording.authoring import load_script
 from .recording.cassette import Cassette, project_relative
 from .recording.session import refuse_foreign
 from .redact import redact
+from .settings import Settings
 
 STAGING_PREFIX = ".lessonkit-record-"
 OWNER_FILE = "owner.json"  # marks a staging folder as lessonkit's (only such folders are ever removed)
@@ -37,6 +38,8 @@ COMMIT_FILE = "commit.json"  # the renames still to do, written before the first
 COMMIT_CELL = "import lessonkit.recording.session as _lk_session\nprint(*_lk_session.commit_all(), sep='\\n')"
 WARNINGS_CELL = ("import lessonkit.recording.authoring as _lk_authoring\n"
                  "print(*('warning: ' + w for w in _lk_authoring.script_warnings(unused={unused})), sep='\\n')")
+# What each pass's kernel is told (the rest, e.g. the data folder, it inherits); both run at speed 0.
+PASS_SETTINGS = ("mode", "replay_speed", "script", "record_policy", "recordings_dir", "shown_as")
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
@@ -263,11 +266,9 @@ def _two_passes(notebook: Path, recording: Path, stage: Path, script: Path | Non
     staged_recordings.mkdir()
     if missing_only and recording.exists():
         shutil.copyfile(recording, staged_recordings / recording.name)
-    env = {
-        "LESSONKIT_MODE": "record", "LESSONKIT_SCRIPT": str(script.resolve()) if script else None,
-        "LESSONKIT_RECORD_POLICY": "missing" if missing_only else "all", "LESSONKIT_RECORDINGS_DIR": str(staged_recordings),
-        "LESSONKIT_RECORDINGS_SHOWN_AS": project_relative(recording.parent),
-    }
+    staged = Settings(recordings_dir=staged_recordings, shown_as=project_relative(recording.parent))
+    env = staged.replace(mode="record", script=script.resolve() if script else None,
+                         record_policy="missing" if missing_only else "all").to_env(*PASS_SETTINGS)
     finish = COMMIT_CELL + "\n" + WARNINGS_CELL.format(unused=not missing_only) if script else COMMIT_CELL
     first = execute_notebook(notebook, env, finish=finish)
     print("record pass:", first.summary())
@@ -279,9 +280,7 @@ def _two_passes(notebook: Path, recording: Path, stage: Path, script: Path | Non
         return False
     if not first.ok:
         return False
-    replay = {"LESSONKIT_MODE": "replay", "LESSONKIT_REPLAY_SPEED": "0", "LESSONKIT_SCRIPT": None,
-              "LESSONKIT_RECORD_POLICY": None, "LESSONKIT_RECORDINGS_DIR": str(staged_recordings),
-              "LESSONKIT_RECORDINGS_SHOWN_AS": project_relative(recording.parent)}
+    replay = staged.replace(mode="replay", replay_speed=0.0).to_env(*PASS_SETTINGS)
     second = execute_notebook(notebook, replay, save_to=stage / notebook.name)
     print("replay pass:", second.summary())
     if second.ok and not (stage / notebook.name).exists():

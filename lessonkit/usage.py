@@ -33,8 +33,9 @@ from .files import atomic_write_text, describe_os_error
 from .lesson_names import notebook_sources
 from .recording.cassette import Cassette, project_relative
 from .recording.session import PendingCassette
+from .settings import VARIABLES, raw
 
-VARIABLE = "LESSONKIT_USAGE_DIR"
+VARIABLE = VARIABLES["usage_dir"]
 FORMAT = "lessonkit-usage/1"
 State = Literal["never", "recording-changed", "code-changed", "all-used", "unused"]
 
@@ -44,8 +45,8 @@ State = Literal["never", "recording-changed", "code-changed", "all-used", "unuse
 def usage_dir(env: Mapping[str, str] | None = None) -> Path:
     """Where ledgers go: LESSONKIT_USAGE_DIR, else ``$XDG_CACHE_HOME/lessonkit/usage`` (an absolute one), else ~/.cache."""
     env = os.environ if env is None else env
-    if env.get(VARIABLE, "").strip():
-        return Path(env[VARIABLE].strip())
+    if chosen := raw("usage_dir", env):
+        return Path(chosen)
     cache = env.get("XDG_CACHE_HOME", "").strip()
     if cache and Path(cache).is_absolute():
         return Path(cache) / "lessonkit" / "usage"
@@ -208,7 +209,7 @@ _TRACKED: list[tuple[Cassette, str]] = []  # replay cassettes this kernel opened
 
 def track(cassette: Cassette) -> None:
     """Remember a replay cassette (only in a kernel a full run started: LESSONKIT_USAGE_DIR is set)."""
-    if not os.environ.get(VARIABLE, "").strip() or isinstance(cassette, PendingCassette):
+    if not raw("usage_dir") or isinstance(cassette, PendingCassette):
         return
     try:
         _TRACKED.append((cassette, sha256(cassette.path.read_bytes())))

@@ -68,3 +68,29 @@ def recorded(tmp_path: Path) -> Path:
 
     build(lesson, checkpoints.memory_saver()).invoke({"messages": [HumanMessage("Which is warmer, LA or SF?")]}, {"configurable": {"thread_id": "rec"}})
     return folder
+
+
+TWIN_ARGS = {"query": "sf weather"}
+
+
+def twins_script() -> Script:
+    """The model asks for the same search twice in one turn (ids call_a, call_b): the agent runs both at once."""
+    return Script(
+        replies=[
+            Reply(tool_calls=(ScriptedCall("tavily_search", TWIN_ARGS, "call_a"), ScriptedCall("tavily_search", TWIN_ARGS, "call_b"))),
+            Reply(content="Sunny, twice."),
+        ],
+        searches=[SearchReply("sf weather", {"query": "sf weather", "results": [{"title": "SF", "url": "https://example.org/sf", "content": "SF 18C sunny", "score": 0.9}]}, 0.2)],
+        note="parallel twin tool calls",
+    )
+
+
+def recorded_twins(tmp_path: Path) -> Path:
+    """Record one turn of the bare lesson agent calling the same tool twice in parallel; the recordings folder."""
+    from langchain_core.messages import HumanMessage
+
+    folder = tmp_path / "twins"
+    lesson = lessonkit.Lesson("twins", "record", 0.0, Cassette(folder / "twins.json"), script=twins_script())
+    agent = lessonkit.build_agent(lesson.chat_model(), [lesson.search_tool()], checkpointer=checkpoints.memory_saver())
+    agent.invoke({"messages": [HumanMessage("Weather in SF? Check twice.")]}, {"configurable": {"thread_id": "rec"}})
+    return folder

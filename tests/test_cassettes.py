@@ -11,13 +11,14 @@ from pathlib import Path
 import pytest
 
 from lessonkit.cassettes import RecordMode, plan, use_cassette
+from lessonkit.recording.recorder import RecordMode as Run
 from lessonkit.errors import ModeError, RecordingMissError
 from tests.openai_server import LocalServer
 
 
 def test_plan_is_pytest_recordings_table() -> None:
-    assert [plan(mode, False) for mode in RecordMode] == [None, "all", "all", "all"]
-    assert [plan(mode, True) for mode in RecordMode] == [None, None, "missing", "all"]
+    assert [plan(mode, False) for mode in RecordMode] == [Run.REPLAY, Run.RECORD, Run.RECORD, Run.RECORD]
+    assert [plan(mode, True) for mode in RecordMode] == [Run.REPLAY, Run.REPLAY, Run.EXTEND, Run.RECORD]
     with pytest.raises(ModeError, match="not one of none, once, new_episodes, all"):
         with use_cassette("x.json", "sometimes"):
             pass

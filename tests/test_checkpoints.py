@@ -15,6 +15,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 
 from lessonkit import checkpoints as ck
+from lessonkit import sqlite_savers
 from lessonkit.errors import CheckpointPathError, LessonkitError, ThreadNotFoundError
 from tests.postgres_server import postgres_server, postgres_url  # noqa: F401  (fixtures: the postgres saver case)
 
@@ -178,7 +179,7 @@ def test_sync_helper_rejects_async_saver(tmp_path):
                 ck.list_threads(saver)
         finally:
             await ck.close_saver(saver)
-        assert saver.conn not in ck._OPEN_ASYNC
+        assert saver.conn not in sqlite_savers._OPEN_ASYNC
 
     asyncio.run(main())
 

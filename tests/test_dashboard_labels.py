@@ -137,8 +137,8 @@ def test_the_same_recorded_answer_in_two_runs_gets_two_cards(tmp_path: Path) -> 
 def test_panels_used_on_their_own_open_a_section_per_run_start() -> None:
     tokens, timings = TokenPanel(), TimingsPanel()
     for n, thread in enumerate(("a", "b")):
-        for event in (RunStart(0.0, f"r{n}", thread, "astream"), ModelStart(0.0, "c", "llm", 1), Token(0.1, "c", f"hi {thread}"),
-                      ModelEnd(0.2, "c", "llm", 1, f"hi {thread}", 1), RunEnd(0.3, f"r{n}")):
+        for event in (RunStart(t=0.0, run_id=f"r{n}", thread_id=thread, source="astream"), ModelStart(t=0.0, call_id="c", node="llm", step=1), Token(t=0.1, call_id="c", text=f"hi {thread}"),
+                      ModelEnd(t=0.2, call_id="c", node="llm", step=1, text=f"hi {thread}", chunks=1), RunEnd(t=0.3, run_id=f"r{n}")):
             tokens.on_event(event)
             timings.on_event(event)
     timings.sync()

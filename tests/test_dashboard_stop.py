@@ -59,8 +59,8 @@ def test_steps_bar_ends_full_when_done_and_shows_the_unfinished_step_otherwise()
     assert steps_at_end("cancelled", 2) == StepsBar(2, 3, "warning", "stopped")
     assert steps_at_end("error", 1) == StepsBar(1, 2, "danger", "failed")
     assert steps_at_end("interrupted", 3) == StepsBar(3, 4, "info", "paused")
-    assert run_status([RunStart(0.0, "r", "t", "astream")]) == "running"
-    assert run_status([RunStart(0.0, "r", "t", "astream"), RunEnd(1.0, "r", "cancelled")]) == "stopped"
+    assert run_status([RunStart(t=0.0, run_id="r", thread_id="t", source="astream")]) == "running"
+    assert run_status([RunStart(t=0.0, run_id="r", thread_id="t", source="astream"), RunEnd(t=1.0, run_id="r", status="cancelled")]) == "stopped"
 
 
 def test_stop_after_the_first_token_then_continue_and_ask_again(tmp_path: Path) -> None:

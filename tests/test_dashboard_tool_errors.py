@@ -39,7 +39,7 @@ def test_tool_error_text_drops_langgraphs_prefix_once() -> None:
 
 def test_the_adapter_keeps_the_message_whole_in_result_and_plain_in_error() -> None:
     message = ToolMessage(content=f"Error: {FAILURE}", tool_call_id="call_1", name="station_reading", status="error")
-    (end,) = StreamAdapter(clock=lambda: 1.0).feed((), "updates", {"action": {"messages": [message]}})[:1]
+    (end,) = StreamAdapter(clock=lambda: 1.0).feed({"type": "updates", "ns": (), "data": {"action": {"messages": [message]}}})[:1]
     assert isinstance(end, ToolEnd) and end.error == FAILURE and end.result == f"Error: {FAILURE}"
 
 
@@ -51,7 +51,7 @@ def test_a_served_tool_result_is_stripped_once_where_it_is_read() -> None:
     (end,) = WireEventReader(clock=lambda: 1.0).feed(wire)
     assert isinstance(end, ToolEnd) and end.error == "Error: no such table"  # an exception class named Error keeps its name
     panel = ToolDecisionsPanel()
-    for event in (ToolDecision(0.1, "sqlite_query", {"sql": "x"}, "call_1", "m1", "llm", 1), end):
+    for event in (ToolDecision(t=0.1, tool="sqlite_query", args={"sql": "x"}, tool_call_id="call_1", model_call_id="m1", node="llm", step=1), end):
         panel.on_event(event)
     assert panel.text().splitlines()[1] == "   error: Error: no such table"
     assert format_timings(compute_timings([end])).splitlines()[1].endswith("error: Error: no such table")

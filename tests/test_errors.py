@@ -150,6 +150,37 @@ def test_mode_switch(monkeypatch: pytest.MonkeyPatch) -> None:
         replay_speed({"LESSONKIT_REPLAY_SPEED": "2"})
 
 
+def test_settings_round_trip_through_the_environment(tmp_path: Path) -> None:
+    from lessonkit.recording import RecordMode
+    from lessonkit.settings import VARIABLES, Settings
+
+    full = Settings(mode="record", replay_speed=0.5, record_policy="missing", script=tmp_path / "s.json",
+                    recordings_dir=tmp_path / "rec", shown_as="notebooks/recordings", data_dir=tmp_path / "data",
+                    usage_dir=tmp_path / "usage", notebook="01_x.ipynb", database_url="postgresql://u@h/db", pg_bin="/pg/bin")
+    env = full.to_env()
+    assert set(env) == set(VARIABLES.values()) and env["LESSONKIT_REPLAY_SPEED"] == "0.5"
+    assert Settings.from_env({k: v for k, v in env.items() if v is not None}) == full
+    assert full.record_mode is RecordMode.EXTEND and full.replace(record_policy="all").record_mode is RecordMode.AUTHOR
+    assert full.replace(record_policy="all", script=None).record_mode is RecordMode.RECORD
+    empty = Settings.from_env({}, front_end=False)
+    assert empty == Settings() and Settings.from_env({"LESSONKIT_SCRIPT": " "}, front_end=False).script is None
+    assert Settings(mode="replay").to_env("mode", "script") == {"LESSONKIT_MODE": "replay", "LESSONKIT_SCRIPT": None}  # None: unset
+    assert Settings.from_env({"LESSONKIT_MODE": "record", "LESSONKIT_SCRIPT": "a.json"}).record_mode is RecordMode.AUTHOR
+
+
+@pytest.mark.parametrize(("env", "message"), [
+    ({"LESSONKIT_MODE": "Record"}, "LESSONKIT_MODE='Record' is not a mode.*Did you mean 'record'"),
+    ({"LESSONKIT_REPLAY_SPEED": "fast"}, "Replay speed 'fast' is not a number"),
+    ({"LESSONKIT_REPLAY_SPEED": "1.5"}, "Replay speed 1.5 is out of range"),
+    ({"LESSONKIT_RECORD_POLICY": "merge"}, "LESSONKIT_RECORD_POLICY='merge' is not a policy; use all or missing"),
+])
+def test_settings_refuse_what_they_cannot_read(env: dict[str, str], message: str) -> None:
+    from lessonkit.settings import Settings
+
+    with pytest.raises(ModeError, match=message):
+        Settings.from_env(env, front_end=False)
+
+
 def test_suite_runs_in_replay_whatever_keys_exist() -> None:
     assert active_mode() == "replay"
 

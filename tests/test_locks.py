@@ -16,6 +16,7 @@ from typing import Any, Iterator
 import pytest
 
 from lessonkit import checkpoints, locks
+from lessonkit.locks import flock, lock_files
 from lessonkit.errors import DatabaseInUseError, ThreadBusyError
 from tests.conftest import ROOT
 
@@ -68,7 +69,7 @@ def test_flock_layouts_read_back_the_pid(platform: str) -> None:
     held = {"type": 1, "whence": 0, "start": 12345, "len": 1, "pid": 4242}
     free = {**held, "type": 2, "pid": 0}
     assert locks.flock_holder(layout, struct.pack(fmt, *(held[f] for f in fields)), unlocked=2) == 4242
-    assert locks.flock_holder(layout, struct.pack(fmt, *(free[f] for f in fields)), unlocked=2) == locks._FREE
+    assert locks.flock_holder(layout, struct.pack(fmt, *(free[f] for f in fields)), unlocked=2) == flock._FREE
     assert locks.flock_layout("sunos5") is None
 
 
@@ -90,7 +91,7 @@ def test_two_owners_in_one_process_exclude_each_other(db: Path) -> None:
     assert thread_locks.try_acquire("t", OTHER) is None
     for t in ("t", "u"):
         thread_locks.release(t)
-    assert locks.lock_file_path(db) not in locks._FILES  # nothing held: the descriptor is closed
+    assert locks.lock_file_path(db) not in lock_files._FILES  # nothing held: the descriptor is closed
 
 
 def test_async_forms_match(db: Path) -> None:
@@ -192,17 +193,17 @@ def test_a_saver_the_garbage_collector_takes_lets_go_of_its_database(db: Path) -
     path = locks.lock_file_path(db)
     saver = checkpoints.sqlite_saver(db)
     locks.register_saver_path(saver, db)
-    assert locks._FILES[path].holds == 1
+    assert lock_files._FILES[path].holds == 1
     saver.conn.close()
     del saver
     gc.collect()
-    assert path not in locks._FILES  # nothing held: the descriptor is closed
+    assert path not in lock_files._FILES  # nothing held: the descriptor is closed
     hold = locks.hold_database(db)
-    with locks._MUTEX:  # a finalizer running while the tables are mid-change leaves them alone...
+    with lock_files._MUTEX:  # a finalizer running while the tables are mid-change leaves them alone...
         hold.release_later()
-        assert locks._FILES[path].holds == 1
+        assert lock_files._FILES[path].holds == 1
     locks.database_locks(db)  # ...and the next change releases it on its way out
-    assert path not in locks._FILES
+    assert path not in lock_files._FILES
 
 
 def test_fresh_refuses_while_a_run_of_this_process_uses_the_database(db: Path) -> None:

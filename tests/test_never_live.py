@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from lessonkit.pytest_plugin import TEST_ENVIRONMENT, force_replay
+from lessonkit.pytest_plugin import force_replay
 from tests.conftest import ROOT
 from tests.openai_server import LocalServer
 
@@ -16,7 +16,7 @@ def test_force_replay_sets_replay_at_speed_0_and_drops_record_settings():
     env = {"LESSONKIT_MODE": "record", "LESSONKIT_REPLAY_SPEED": "1", "LESSONKIT_SCRIPT": "s.json",
            "LESSONKIT_RECORD_POLICY": "all", "OPENAI_API_KEY": "kept"}
     force_replay(env)
-    assert env == {**TEST_ENVIRONMENT, "OPENAI_API_KEY": "kept"}
+    assert env == {"LESSONKIT_MODE": "replay", "LESSONKIT_REPLAY_SPEED": "0", "OPENAI_API_KEY": "kept"}
 
 
 def test_a_single_lesson_run_from_anywhere_with_keys_sends_nothing_upstream(server: LocalServer, fake_key: str, tmp_path):

@@ -63,12 +63,12 @@ def feed_tokens(widget_bytes: list[int], chars: int, per_flush: int = 50) -> tup
     """Stream ~chars of text as 5-character tokens into a token panel, syncing every per_flush tokens."""
     panel = TokenPanel()
     before = sum(widget_bytes)
-    panel.on_event(ModelStart(0.0, "c1", "llm", 1))
+    panel.on_event(ModelStart(t=0.0, call_id="c1", node="llm", step=1))
     text = ""
     for n in range(chars // 5):
         piece = f" w{n % 1000:03d}"
         text += piece
-        panel.on_event(Token(0.0, "c1", piece))
+        panel.on_event(Token(t=0.0, call_id="c1", text=piece))
         if n % per_flush == 0:
             panel.sync()
     panel.sync()
@@ -239,9 +239,9 @@ def test_lean_widgets_leave_out_only_traits_still_at_their_defaults(widget_bytes
     from lessonkit.panels.lean import LeanBox, LeanHTML, LeanVBox
 
     panel = TokenPanel()
-    panel.on_event(ModelStart(0.0, "c1", "llm", 1))
+    panel.on_event(ModelStart(t=0.0, call_id="c1", node="llm", step=1))
     for n in range(400):
-        panel.on_event(Token(0.0, "c1", f" w{n:03d}"))
+        panel.on_event(Token(t=0.0, call_id="c1", text=f" w{n:03d}"))
         if n % 40 == 0:
             panel.sync()
     panel.sync()
@@ -274,8 +274,8 @@ def test_timeline_ends_its_last_tick_label_at_the_tick_so_it_is_not_cut_off() ->
     from lessonkit.stream.events import ModelEnd, RunStart
     from lessonkit.stream.timings import compute_timings
 
-    svg = timeline_svg(compute_timings([RunStart(0.0, "r", "t", "astream"), ModelStart(0.0, "c", "llm", 1), Token(0.1, "c", "hi"),
-                                        ModelEnd(0.5, "c", "llm", 1, "hi", 2), RunEnd(0.6, "r")]))
+    svg = timeline_svg(compute_timings([RunStart(t=0.0, run_id="r", thread_id="t", source="astream"), ModelStart(t=0.0, call_id="c", node="llm", step=1), Token(t=0.1, call_id="c", text="hi"),
+                                        ModelEnd(t=0.5, call_id="c", node="llm", step=1, text="hi", chunks=2), RunEnd(t=0.6, run_id="r")]))
     ticks = [part for part in svg.split("<text ") if part.startswith("class='tick")]
     assert len(ticks) == 5 and all(t.startswith("class='tick'") for t in ticks[:4]) and ticks[4].startswith("class='tick last'")
     assert ".lk-timeline text.tick.last { text-anchor: end; }" in TIMELINE_CSS

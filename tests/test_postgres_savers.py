@@ -112,6 +112,7 @@ def test_async_helpers_accept_sync_saver(store):
 def test_wrong_password_names_host_not_password(postgres_server):  # noqa: F811
     wrong = "not-the-Secret-pw-42"
     url = postgres_server.url("postgres", password=wrong)
+    texts = []
     for attempt in (lambda: ck.postgres_saver(url), lambda: asyncio.run(ck.async_postgres_saver(url))):
         with pytest.raises(LessonkitError) as err:
             attempt()
@@ -120,6 +121,8 @@ def test_wrong_password_names_host_not_password(postgres_server):  # noqa: F811
         assert "password authentication failed" in text
         assert wrong not in text and postgres_server.password not in text
         assert err.value.__cause__ is None and err.value.__suppress_context__
+        texts.append(text)
+    assert texts[0] == texts[1]  # one setup body: the async form says exactly what the sync one says
 
 
 def test_unreachable_server_is_a_clear_error(postgres_server):  # noqa: F811

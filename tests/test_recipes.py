@@ -10,19 +10,19 @@ from tests.test_timings import run_a
 
 def answer_only(text: str, thread: str = "t1", input_tokens: int | None = 150) -> list[StreamEvent]:
     """A turn in which the model answers straight away: 0.10-0.90, first token at 0.70."""
-    return [RunStart(0.0, "r", thread, "astream"), ModelStart(0.10, "m", "llm", 1), Token(0.70, "m", text[:5]),
-            ModelEnd(0.90, "m", "llm", 1, text, 3, input_tokens, 10), RunEnd(1.00, "r")]
+    return [RunStart(t=0.0, run_id="r", thread_id=thread, source="astream"), ModelStart(t=0.10, call_id="m", node="llm", step=1), Token(t=0.70, call_id="m", text=text[:5]),
+            ModelEnd(t=0.90, call_id="m", node="llm", step=1, text=text, chunks=3, input_tokens=input_tokens, output_tokens=10), RunEnd(t=1.00, run_id="r")]
 
 
 def searches(*queries: str) -> list[StreamEvent]:
     """One model call asks for ``search`` once per query; each search takes 0.10 s."""
-    events: list[StreamEvent] = [RunStart(0.0, "r", "t1", "astream"), ModelStart(0.1, "m", "llm", 1),
-                                 ModelEnd(0.2, "m", "llm", 1, "", 1, 50, 5)]
+    events: list[StreamEvent] = [RunStart(t=0.0, run_id="r", thread_id="t1", source="astream"), ModelStart(t=0.1, call_id="m", node="llm", step=1),
+                                 ModelEnd(t=0.2, call_id="m", node="llm", step=1, text="", chunks=1, input_tokens=50, output_tokens=5)]
     for i, query in enumerate(queries):
         args: dict[str, Any] = {"query": query}
-        events += [ToolDecision(0.2, "search", args, f"c{i}", "m", "llm", 1), ToolStart(0.3 + i / 10, "search", f"c{i}", args),
-                   ToolEnd(0.4 + i / 10, "search", f"c{i}", "result")]
-    return events + [RunEnd(1.0, "r")]
+        events += [ToolDecision(t=0.2, tool="search", args=args, tool_call_id=f"c{i}", model_call_id="m", node="llm", step=1), ToolStart(t=0.3 + i / 10, tool="search", tool_call_id=f"c{i}", args=args),
+                   ToolEnd(t=0.4 + i / 10, tool="search", tool_call_id=f"c{i}", result="result", started=0.3 + i / 10)]
+    return events + [RunEnd(t=1.0, run_id="r")]
 
 
 def test_finding_text() -> None:
@@ -62,7 +62,7 @@ def test_tool_used_or_the_expected_one_missing() -> None:
 
 def test_the_last_answer_is_quoted() -> None:
     first = answer_only("Draft")[:-1]
-    events = first + [ModelStart(1.0, "m2", "llm", 2), Token(1.1, "m2", "Final"), ModelEnd(1.2, "m2", "llm", 2, "Final", 1), RunEnd(1.3, "r")]
+    events = first + [ModelStart(t=1.0, call_id="m2", node="llm", step=2), Token(t=1.1, call_id="m2", text="Final"), ModelEnd(t=1.2, call_id="m2", node="llm", step=2, text="Final", chunks=1), RunEnd(t=1.3, run_id="r")]
     assert tool_not_used(events).details[0] == 'answered by llm#2: "Final"'
 
 
@@ -94,8 +94,8 @@ def test_a_loop_of_near_identical_calls() -> None:
 
 
 def test_tools_run_outside_the_agent_count_too() -> None:
-    events = [RunStart(0.0, "r", None, "astream"), ToolStart(0.1, "fetch", None, {"url": "x"}), ToolEnd(0.2, "fetch", None, ""),
-              ToolStart(0.3, "fetch", None, {"url": "x"}), ToolEnd(0.4, "fetch", None, ""), RunEnd(0.5, "r")]
+    events = [RunStart(t=0.0, run_id="r", thread_id=None, source="astream"), ToolStart(t=0.1, tool="fetch", tool_call_id="run-1", args={"url": "x"}), ToolEnd(t=0.2, tool="fetch", tool_call_id="run-1", result="", started=0.1),
+              ToolStart(t=0.3, tool="fetch", tool_call_id="run-2", args={"url": "x"}), ToolEnd(t=0.4, tool="fetch", tool_call_id="run-2", result="", started=0.3), RunEnd(t=0.5, run_id="r")]
     assert too_many_tool_calls(events).details[-2] == "loop: fetch called 2 times with near-identical arguments (calls 1, 2)"
 
 
@@ -153,7 +153,7 @@ def test_performance_advice_per_bottleneck_kind() -> None:
     assert performance_summary(slow_start).details[-1] == (
         "advice: the model is slow to start: shorten the prompt (history, tool results) or use a faster model"
     )
-    slow_tool = searches("a")[:-1] + [ToolStart(0.5, "fetch", "f", {}), ToolEnd(1.4, "fetch", "f", ""), RunEnd(1.5, "r")]
+    slow_tool = searches("a")[:-1] + [ToolStart(t=0.5, tool="fetch", tool_call_id="f", args={}), ToolEnd(t=1.4, tool="fetch", tool_call_id="f", result="", started=0.5), RunEnd(t=1.5, run_id="r")]
     finding = performance_summary(slow_tool)
     assert finding.summary.endswith("; bottleneck fetch")
     assert finding.details[-1] == "advice: the tool fetch is slow: cache its results and give it a timeout"
@@ -163,6 +163,6 @@ def test_performance_advice_per_bottleneck_kind() -> None:
 
 def test_performance_of_a_cancelled_run_is_flagged() -> None:
     events = [e for e in answer_only("Hello") if not isinstance(e, ModelEnd)]
-    events[-1] = RunEnd(1.0, "r", "cancelled")
+    events[-1] = RunEnd(t=1.0, run_id="r", status="cancelled")
     finding = performance_summary(events)
     assert not finding.ok and finding.details[-2] == "failed or unfinished: llm#1"

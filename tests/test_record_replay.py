@@ -132,3 +132,62 @@ def test_at_speed_replays_the_same_recording_at_another_pace() -> None:
     assert (paced.speed, lesson.speed) == (1.0, 0.0) and paced.cassette is lesson.cassette  # one recording, two paces
     with pytest.raises(ModeError, match="out of range"):
         lesson.at_speed(2)
+
+
+# ---------------------------------------------------------------- one Recorder decides (issue 13)
+
+def test_the_record_mode_decision_table() -> None:
+    from lessonkit.recording.recorder import Decision, RecordMode, decide, record_mode
+
+    table = {(mode, known): decide(mode, known) for mode in RecordMode for known in (False, True)}
+    assert table == {
+        (RecordMode.REPLAY, False): Decision.REPLAY, (RecordMode.REPLAY, True): Decision.REPLAY,  # a miss raises on play
+        (RecordMode.RECORD, False): Decision.ASK, (RecordMode.RECORD, True): Decision.ASK,
+        (RecordMode.EXTEND, False): Decision.ASK, (RecordMode.EXTEND, True): Decision.REPLAY,
+        (RecordMode.AUTHOR, False): Decision.ASK, (RecordMode.AUTHOR, True): Decision.ASK,
+    }
+    assert record_mode(recording=False, script=True, extend=True) is RecordMode.REPLAY
+    assert record_mode(recording=True) is RecordMode.RECORD
+    assert record_mode(recording=True, script=True) is RecordMode.AUTHOR
+    assert record_mode(recording=True, script=True, extend=True) is RecordMode.EXTEND  # the script answers only what is new
+
+
+def test_record_modes_map_to_how_the_recording_is_replaced() -> None:
+    from lessonkit.recording.recorder import RecordMode
+    from lessonkit.recording.session import commit_policy
+
+    assert commit_policy(RecordMode.RECORD, whole_run=True) == commit_policy(RecordMode.AUTHOR, whole_run=True) == "all"
+    assert commit_policy(RecordMode.RECORD, whole_run=False) == commit_policy(RecordMode.AUTHOR, whole_run=False) == "merge"
+    assert commit_policy(RecordMode.EXTEND, whole_run=True) == commit_policy(RecordMode.EXTEND, whole_run=False) == "missing"
+
+
+def test_a_script_is_an_upstream_whose_answer_note_and_timing_reach_the_cassette_as_values(tmp_path: Path) -> None:
+    from lessonkit.recording import Answer, ChatTransport, Recorder, RecordMode, Reply, Script, ScriptUpstream
+
+    script = Script(replies=[Reply(content="scripted hello", note="hand-written", first_token_s=0.3, chunk_interval_s=0.1)])
+    upstream = ScriptUpstream(script)
+    request = httpx.Request("POST", "http://x.invalid/v1/chat/completions", json={"model": "gpt-4o", "messages": []})
+    answer = upstream.handle_request(request)
+    assert isinstance(answer, Answer) and answer.origin == "authored" and answer.response.chunks[0].t == 0.3
+    assert answer.note == "hand-written; usage estimated; chunking and timing synthesized"
+
+    script = Script(replies=[Reply(content="scripted hello", note="hand-written", first_token_s=0.3, chunk_interval_s=0.1)])
+    cassette = Cassette(tmp_path / "authored.json")
+    model = model_over(ChatTransport(Recorder(cassette, RecordMode.AUTHOR, ScriptUpstream(script))), "http://x.invalid/v1")
+    assert model.invoke([HumanMessage("hi")]).content == "scripted hello"
+    (item,) = json.loads(cassette.path.read_text())["interactions"]
+    assert item["origin"] == "authored" and item["note"] == "hand-written; usage estimated; chunking and timing synthesized"
+    assert [c["t"] for c in item["response"]["chunks"]][:3] == [0.3, 0.4, 0.5]  # the scripted timing, not how fast it ran
+    assert "lessonkit_note" not in json.dumps(item) and "extensions" not in json.dumps(item)
+
+
+def test_extend_replays_what_is_recorded_and_asks_only_what_is_new(server: LocalServer, fake_key: str, tmp_path: Path) -> None:
+    path = tmp_path / "extend.json"
+    model_over(RecordingTransport(Cassette(path)), server.url, fake_key).invoke([HumanMessage("first")])
+    asked = len(server.seen)
+    extending = model_over(RecordingTransport(Cassette(path), extend=True), server.url, fake_key)
+    extending.invoke([HumanMessage("first")])
+    assert len(server.seen) == asked  # known: replayed
+    extending.invoke([HumanMessage("second")])
+    assert len(server.seen) == asked + 1
+    assert len(Cassette(path).interactions) == 2

@@ -9,7 +9,9 @@ import asyncio
 import json
 import os
 import pickle
+import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -25,11 +27,14 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.runnables import RunnableLambda
+from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.graph import START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
 import lessonkit
 from lessonkit import checkpoints, locks, runs
+from lessonkit.runs import claims, decisions
+from lessonkit.runs import guarded as guarded_module
 from lessonkit.agent import AgentState
 from lessonkit.errors import ThreadBusyError, ThreadIdError
 from tests.conftest import ROOT
@@ -314,7 +319,7 @@ def parent_of_the_agent(saver: Any) -> runs.GuardedGraph:
 def test_the_agent_as_a_subgraph_node_of_a_guarded_parent_does_not_wait_for_itself(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     decided: list[str | None] = []
     real = runs.locked_thread
-    monkeypatch.setattr(runs, "locked_thread", lambda config, saver: decided.append(real(config, saver)) or decided[-1])
+    monkeypatch.setattr(guarded_module, "locked_thread", lambda config, saver: decided.append(real(config, saver)) or decided[-1])
     saver = checkpoints.sqlite_saver(tmp_path / "threads.db")
     parent = parent_of_the_agent(saver)
     parent.invoke(ask("outer"), config("t"))
@@ -378,7 +383,7 @@ def test_athread_run_for_servers(tmp_path: Path) -> None:
 
 
 async def _arefused(saver: Any) -> BaseException:
-    runs._HELD.set(frozenset())  # a task started inside the block would re-enter; stand for another client
+    claims._HELD.set(frozenset())  # a task started inside the block would re-enter; stand for another client
     with pytest.raises(ThreadBusyError) as caught:
         async with runs.athread_run(saver, "t"):
             pass
@@ -392,6 +397,51 @@ def held_elsewhere(saver: Any, thread_id: str) -> locks.ThreadLocks:
     thread_locks = locks.thread_locks_for(saver)
     assert thread_locks.try_acquire(thread_id, locks.Owner(thread=-1)) is None
     return thread_locks
+
+
+def shell_outcome(attempt: Any) -> tuple[str, Any]:
+    """What one try at a thread's lock came to: taken (and given back), or busy with this message, thread and pid."""
+    try:
+        attempt()
+    except ThreadBusyError as error:
+        return "busy", (re.sub(r"Waited \d+\.\d s", "Waited N s", str(error)), error.thread_id, error.holder_pid)
+    return "taken", None
+
+
+@pytest.mark.parametrize("multitask, timeout", [("reject", None), ("enqueue", 0.1)])
+def test_the_sync_and_async_shells_take_and_refuse_alike(tmp_path: Path, multitask: str, timeout: float | None) -> None:
+    """thread_run and athread_run share one decision: the same thread taken, the same ThreadBusyError refused."""
+    saver = checkpoints.sqlite_saver(tmp_path / "threads.db")
+
+    def sync_try(thread_id: str) -> None:
+        with runs.thread_run(saver, thread_id, multitask=multitask, timeout=timeout):  # type: ignore[arg-type]
+            pass
+
+    async def async_try(thread_id: str) -> None:
+        async with runs.athread_run(saver, thread_id, multitask=multitask, timeout=timeout):  # type: ignore[arg-type]
+            pass
+
+    thread_locks = held_elsewhere(saver, "busy")
+    for thread_id in ("free", "busy"):
+        sync = shell_outcome(lambda: sync_try(thread_id))
+        asynchronous = shell_outcome(lambda: asyncio.run(async_try(thread_id)))
+        assert sync == asynchronous, (thread_id, sync, asynchronous)
+    assert shell_outcome(lambda: sync_try("free")) == ("taken", None)  # both gave it back
+    kind, (message, thread_id, pid) = shell_outcome(lambda: sync_try("busy"))
+    assert (kind, thread_id, pid) == ("busy", "busy", os.getpid()) and "in this process" in message
+    thread_locks.release("busy")
+
+
+def test_the_sync_and_async_shells_choose_the_same_locks(tmp_path: Path) -> None:
+    """thread_locks_for and athread_locks_for share one decision: a saver's file's locks, else one table of its own."""
+    db = tmp_path / "plain.db"
+    plain = SqliteSaver(sqlite3.connect(db, check_same_thread=False))  # not made by lessonkit: found from its connection
+    memory = checkpoints.memory_saver()
+    for saver in (plain, memory):
+        assert asyncio.run(locks.athread_locks_for(saver)) is locks.thread_locks_for(saver)
+    assert locks.thread_locks_for(plain) is locks.database_locks(db)
+    assert isinstance(locks.thread_locks_for(memory), locks.MemoryThreadLocks)
+    plain.conn.close()
 
 
 def test_enqueue_gives_up_after_its_timeout(tmp_path: Path) -> None:
@@ -479,11 +529,11 @@ def test_a_memory_saver_serializes_its_threads_in_this_process() -> None:
 
 def test_the_decision_waits_refuses_or_gives_up_and_says_why() -> None:
     me = locks.Owner(thread=1)
-    ask = runs._Ask("t", "/x/threads.db", runs.RunPolicy("enqueue", 1.0), me, blocking=True)
+    ask = decisions.Ask("t", "/x/threads.db", runs.RunPolicy("enqueue", 1.0), me, blocking=True)
     elsewhere = locks.Holder(4242)
     assert runs.pause_after(ask, None, 0.0) is None  # taken
     pauses = [runs.pause_after(ask, elsewhere, waited) for waited in (0.0, 0.1, 0.5, 0.99)]
-    assert pauses[0] == runs._FIRST_PAUSE_S and all(0 < p <= runs._LONGEST_PAUSE_S for p in pauses)
+    assert pauses[0] == decisions._FIRST_PAUSE_S and all(0 < p <= decisions._LONGEST_PAUSE_S for p in pauses)
     assert pauses[-1] == pytest.approx(0.01)  # never sleeps past the timeout
     with pytest.raises(ThreadBusyError, match=r"Waited 1\.0 s for it \(multitask='enqueue', timeout=1 s\)"):
         runs.pause_after(ask, elsewhere, 1.0)
@@ -495,11 +545,11 @@ def test_the_decision_waits_refuses_or_gives_up_and_says_why() -> None:
         runs.pause_after(ask, locks.Holder(os.getpid(), locks.Owner(thread=1)), 0.0)
     mine, other = object(), object()  # async: another task of the same OS thread can finish; the same task cannot
     aask = replace(ask, me=locks.Owner(1, mine), blocking=False)
-    assert runs.pause_after(aask, locks.Holder(os.getpid(), locks.Owner(1, other)), 0.0) == runs._FIRST_PAUSE_S
+    assert runs.pause_after(aask, locks.Holder(os.getpid(), locks.Owner(1, other)), 0.0) == decisions._FIRST_PAUSE_S
     own_stream = locks.Holder(os.getpid(), locks.Owner(1, mine))
-    assert runs.pause_after(aask, own_stream, 0.5) == runs._LONGEST_PAUSE_S  # a moment for the loop to close a stream left by break
+    assert runs.pause_after(aask, own_stream, 0.5) == decisions._LONGEST_PAUSE_S  # a moment for the loop to close a stream left by break
     with pytest.raises(ThreadBusyError, match="would never end"):
-        runs.pause_after(aask, own_stream, runs._SETTLE_S)
+        runs.pause_after(aask, own_stream, decisions._SETTLE_S)
 
 
 def test_bad_policies_are_refused_clearly() -> None:
@@ -538,10 +588,10 @@ def test_good_thread_ids_pass(good: str) -> None:
 # ---------------------------------------------------------------- (g) what the guard relies on in LangGraph
 
 def test_private_langgraph_apis_the_guard_relies_on() -> None:
-    """Fails loudly when a LangGraph upgrade moves what runs.py uses (then revisit guard() and _run_config)."""
+    """Fails loudly when a LangGraph upgrade moves what lessonkit/runs/guarded.py uses (then revisit guard() and _run_config)."""
     import langgraph._internal._config as langgraph_config
 
-    assert runs._run_config is langgraph_config.ensure_config
+    assert guarded_module._run_config is langgraph_config.ensure_config
     builder = StateGraph(AgentState)
     builder.add_node("noop", lambda state: {})
     builder.add_edge(START, "noop")

@@ -66,3 +66,27 @@ def test_the_nearest_recorded_request_is_the_edited_turn_not_the_turn_before() -
     asked = request({"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"},
                     {"role": "user", "content": "What is the weather in Paris today, in detail, please?"})
     assert min([turn_before, edited], key=lambda r: similarity(r, asked)) is edited
+
+
+def test_chat_and_search_go_through_one_recorder(tmp_path: Path) -> None:
+    """A lesson's model and search tool share one Recorder: one mode, one upstream (here a script), one cassette."""
+    import json
+
+    from langchain_core.messages import HumanMessage
+
+    from lessonkit.recording import Reply, Script, SearchReply
+
+    script = Script(replies=[Reply(content="hi")], searches=[SearchReply("sf", {"results": ["scripted sf"]}, 0.25)])
+    lesson = lessonkit.Lesson("s", "record", 0.0, Cassette(tmp_path / "s.json"), script=script)
+    model, search = lesson.chat_model(), lesson.search_tool()
+    assert model.http_client._transport.recorder is lesson.recorder  # type: ignore[attr-defined]
+    assert search.api_wrapper.recorder is lesson.recorder
+    assert model.invoke([HumanMessage("hello")]).content == "hi"
+    assert search.invoke({"query": "sf"})["results"] == ["scripted sf"]
+    items = json.loads((tmp_path / "s.json").read_text())["interactions"]
+    assert [(i["kind"], i["origin"]) for i in items] == [("chat", "authored"), ("search", "authored")]
+    assert items[1]["response"]["duration"] == 0.25
+
+    replay = lessonkit.Lesson("s", "replay", 0.0, Cassette(tmp_path / "s.json"))
+    assert replay.search_tool().invoke({"query": "sf"})["results"] == ["scripted sf"]
+    assert replay.chat_model().invoke([HumanMessage("hello")]).content == "hi"

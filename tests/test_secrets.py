@@ -25,7 +25,7 @@ import lessonkit
 from lessonkit import checkpoints
 from lessonkit.agent import rejection_messages
 from lessonkit.recording import Cassette, Reply, Script, ScriptedCall
-from lessonkit.recording.transports import RedactingTransport, proxy_mounts
+from lessonkit.recording.live import RedactingTransport, proxy_mounts
 from lessonkit.redact import redact, redact_data, redact_exception, redacted_errors
 from lessonkit.search import LessonTavilySearch, recorded_search
 from tests.openai_server import LocalServer, leaky_server, masked_key

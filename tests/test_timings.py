@@ -16,21 +16,21 @@ def model_call(call_id: str, start: float, tokens: list[tuple[float, str, str]],
                inp: int | None, out: int | None, calls: tuple[dict[str, Any], ...] = ()) -> list[StreamEvent]:
     text = "".join(t for _, t, kind in tokens if kind == "text")
     return [
-        ModelStart(start, call_id, "llm", step),
-        *(Token(at, call_id, piece, kind) for at, piece, kind in tokens),  # type: ignore[arg-type]
-        ModelEnd(end, call_id, "llm", step, text, len(tokens) + 2, inp, out, "stop", calls),
+        ModelStart(t=start, call_id=call_id, node="llm", step=step),
+        *(Token(t=at, call_id=call_id, text=piece, token_kind=kind) for at, piece, kind in tokens),  # type: ignore[arg-type]
+        ModelEnd(t=end, call_id=call_id, node="llm", step=step, text=text, chunks=len(tokens) + 2, input_tokens=inp, output_tokens=out, finish_reason="stop", tool_calls=calls),
     ]
 
 
 def run_a(shift: float = 0.0) -> list[StreamEvent]:
     """Model call (decides a tool) 0.10-1.05, tool 1.10-1.90, answering model call 2.00-2.50."""
-    events: list[StreamEvent] = [RunStart(0.0, "r1", "t1", "astream")]
+    events: list[StreamEvent] = [RunStart(t=0.0, run_id="r1", thread_id="t1", source="astream")]
     events += model_call("m1", 0.10, [(0.55, '{"query":', "tool_args"), (0.80, ' "weather SF"}', "tool_args")], 1.05, 1, 151, 20,
                          ({"name": "search", "args": SEARCH, "id": "c1"},))
-    events += [ToolDecision(1.05, "search", SEARCH, "c1", "m1", "llm", 1),
-               ToolStart(1.10, "search", "c1", SEARCH, "tools"), ToolEnd(1.90 + shift, "search", "c1", "sunny", None, "tools")]
+    events += [ToolDecision(t=1.05, tool="search", args=SEARCH, tool_call_id="c1", model_call_id="m1", node="llm", step=1),
+               ToolStart(t=1.10, tool="search", tool_call_id="c1", args=SEARCH, node="tools"), ToolEnd(t=1.90 + shift, tool="search", tool_call_id="c1", result="sunny", error=None, node="tools", started=1.10)]
     events += model_call("m2", 2.00 + shift, [(2.30 + shift, "It is", "text"), (2.40 + shift, " sunny.", "text")], 2.50 + shift, 3, 190, 5)
-    return events + [RunEnd(2.60 + shift, "r1")]
+    return events + [RunEnd(t=2.60 + shift, run_id="r1")]
 
 
 def test_model_call_numbers() -> None:
@@ -78,8 +78,8 @@ def test_text_is_the_same_once_times_are_masked() -> None:
 
 
 def test_cancelled_run_ends_open_calls_at_the_last_event() -> None:
-    events = [RunStart(0.0, "r", "t", "astream"), ModelStart(0.20, "m1", "llm", 1),
-              Token(0.60, "m1", "Hel"), Token(0.90, "m1", "lo"), RunEnd(1.20, "r", "cancelled")]
+    events = [RunStart(t=0.0, run_id="r", thread_id="t", source="astream"), ModelStart(t=0.20, call_id="m1", node="llm", step=1),
+              Token(t=0.60, call_id="m1", text="Hel"), Token(t=0.90, call_id="m1", text="lo"), RunEnd(t=1.20, run_id="r", status="cancelled")]
     (call,) = compute_timings(events).calls
     assert (call.incomplete, call.end, call.chunks, call.output_tokens, call.tokens_per_second) == (True, 1.20, 2, None, None)
     assert format_timings(compute_timings(events)).splitlines()[1] == (
@@ -90,15 +90,19 @@ def test_cancelled_run_ends_open_calls_at_the_last_event() -> None:
     assert format_timings(running).splitlines()[0] == "Timings: 1 model call, 0 tool calls (run not finished)"
 
 
-def test_tools_without_ids_pair_by_order_and_name() -> None:
-    events = [RunStart(0.0, "r", None, "astream_events"),
-              ToolStart(0.10, "search", None), ToolStart(0.20, "search", None), ToolStart(0.30, "fetch", None),
-              ToolEnd(0.50, "search", None, "a"), ToolEnd(0.60, "fetch", None, "", "TimeoutError: slow\nsite"),
-              ToolEnd(0.90, "search", None, "b"), ToolStart(1.00, "fetch", None), RunEnd(1.50, "r")]
+def test_tool_times_come_from_the_adapters_pairing() -> None:
+    """Each ToolEnd carries its start's time (the adapter paired them): ends out of order, twins, no start seen."""
+    events = [RunStart(t=0.0, run_id="r", thread_id=None, source="astream_events"),
+              ToolStart(t=0.10, tool="search", tool_call_id="s1"), ToolStart(t=0.20, tool="search", tool_call_id="s2"),
+              ToolStart(t=0.30, tool="fetch", tool_call_id="f1"),
+              ToolEnd(t=0.50, tool="search", tool_call_id="s2", result="b", started=0.20),
+              ToolEnd(t=0.60, tool="fetch", tool_call_id="f1", result="", error="TimeoutError: slow\nsite", started=0.30),
+              ToolEnd(t=0.90, tool="search", tool_call_id="s1", result="a", started=0.10), ToolStart(t=1.00, tool="fetch", tool_call_id="f2"),
+              RunEnd(t=1.50, run_id="r")]
     t = compute_timings(events)
-    assert [(c.name, c.start, c.end, c.error, c.incomplete) for c in t.calls] == [
-        ("search", 0.10, 0.50, None, False), ("search", 0.20, 0.90, None, False),
-        ("fetch", 0.30, 0.60, "TimeoutError: slow\nsite", False), ("fetch", 1.00, 1.50, None, True),
+    assert [(c.call_id, c.name, c.start, c.end, c.error, c.incomplete) for c in t.calls] == [
+        ("s1", "search", 0.10, 0.90, None, False), ("s2", "search", 0.20, 0.50, None, False),
+        ("f1", "fetch", 0.30, 0.60, "TimeoutError: slow\nsite", False), ("f2", "fetch", 1.00, 1.50, None, True),
     ]
     assert t.tool_time == approx(1.30)  # 0.10-0.90 and 1.00-1.50: parallel calls counted once
     assert format_timings(t).splitlines()[3:5] == [
@@ -106,28 +110,24 @@ def test_tools_without_ids_pair_by_order_and_name() -> None:
     ]
 
 
-def test_parallel_tools_pair_by_id() -> None:
-    events = [RunStart(0.0, "r", "t", "astream"), ToolStart(0.1, "search", "a"), ToolStart(0.2, "search", "b"),
-              ToolEnd(0.4, "search", "b", "B"), ToolEnd(0.9, "search", "a", "A"), RunEnd(1.0, "r")]
+def test_timings_trust_the_end_not_a_pairing_of_their_own() -> None:
+    """``started`` is the start; an end whose start was never seen (None) is a zero-length call at its end."""
+    events = [RunStart(t=0.0, run_id="r", thread_id="t", source="served"),
+              ToolEnd(t=0.4, tool="search", tool_call_id="a", result="A", started=0.1),  # its tool_start was not sent
+              ToolEnd(t=0.7, tool="search", tool_call_id="b", result="B"), RunEnd(t=1.0, run_id="r")]
     t = compute_timings(events)
-    assert [(c.call_id, c.duration) for c in t.calls] == [("a", approx(0.8)), ("b", approx(0.2))]
-    assert (t.tool_time, t.other_time) == (approx(0.8), approx(0.2))  # overlap counted once
-
-
-def test_an_end_without_id_closes_the_oldest_open_start_of_that_tool() -> None:
-    events = [RunStart(0.0, "r", "t", "astream_events"), ToolStart(0.1, "search", "a"), ToolStart(0.2, "fetch", "b"),
-              ToolEnd(0.5, "search", None, "A"), RunEnd(0.6, "r")]
-    assert [(c.call_id, c.end, c.incomplete) for c in compute_timings(events).calls] == [("a", 0.5, False), ("b", 0.6, True)]
+    assert [(c.call_id, c.start, c.duration, c.incomplete) for c in t.calls] == [("a", 0.1, approx(0.3), False), ("b", 0.7, 0.0, False)]
+    assert (t.tool_time, t.other_time) == (approx(0.3), approx(0.7))
 
 
 def test_no_rate_without_a_generation_span() -> None:
-    events = [RunStart(0.0, "r", "t", "astream"), ModelStart(0.1, "m", "llm", 1), Token(0.5, "m", "Hi"),
-              ModelEnd(0.5, "m", "llm", 1, "Hi", 1, 10, 1), RunEnd(0.6, "r")]
+    events = [RunStart(t=0.0, run_id="r", thread_id="t", source="astream"), ModelStart(t=0.1, call_id="m", node="llm", step=1), Token(t=0.5, call_id="m", text="Hi"),
+              ModelEnd(t=0.5, call_id="m", node="llm", step=1, text="Hi", chunks=1, input_tokens=10, output_tokens=1), RunEnd(t=0.6, run_id="r")]
     assert compute_timings(events).calls[0].tokens_per_second is None
 
 
 def test_only_the_last_run_counts() -> None:
-    t = compute_timings(run_a() + [RunStart(0.0, "r2", "t1", "astream"), RunEnd(0.3, "r2")])
+    t = compute_timings(run_a() + [RunStart(t=0.0, run_id="r2", thread_id="t1", source="astream"), RunEnd(t=0.3, run_id="r2")])
     assert (t.calls, t.wall_time) == ((), 0.3)
     assert format_timings(t).splitlines() == [
         "Timings: 0 model calls, 0 tool calls", "total  wall 0.30 s  model 0.00 s  tool 0.00 s  other 0.30 s  in -  out -  ttft -",
@@ -135,7 +135,7 @@ def test_only_the_last_run_counts() -> None:
 
 
 def test_turn_totals() -> None:
-    second = [RunStart(0.0, "r2", "t1", "astream"), *model_call("m3", 0.1, [(0.3, "Yes", "text")], 0.5, 1, 400, None), RunEnd(0.7, "r2")]
+    second = [RunStart(t=0.0, run_id="r2", thread_id="t1", source="astream"), *model_call("m3", 0.1, [(0.3, "Yes", "text")], 0.5, 1, 400, None), RunEnd(t=0.7, run_id="r2")]
     totals = turn_totals([compute_timings(run_a()), compute_timings(second)])
     first, two = totals.turns
     assert (first.turn, first.model_calls, first.tool_calls, first.input_tokens, first.output_tokens) == (1, 2, 1, 341, 25)

@@ -154,7 +154,7 @@ class Dashboard(Panel):
         if current and isinstance(current[-1], RunEnd):
             return
         start = next((e for e in current if isinstance(e, RunStart)), None)
-        end = RunEnd(current[-1].t if current else 0.0, start.run_id if start else "", status, error)  # type: ignore[arg-type]
+        end = RunEnd(t=current[-1].t if current else 0.0, run_id=start.run_id if start else "", status=status, error=error)  # type: ignore[arg-type]
         current.append(end)
         self._take(end)
 

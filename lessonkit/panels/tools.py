@@ -94,7 +94,7 @@ class ToolDecisionsPanel(Panel):
             return self._opened(self.sections.start(event))
         if isinstance(event, RunEnd):
             return self._cut_short("stopped" if event.status in ("cancelled", "error") else None)
-        tool_call_id = getattr(event, "tool_call_id", None) or ""
+        tool_call_id = event.tool_call_id if isinstance(event, (ToolDecision, ToolStart, ToolEnd)) else ""
         key = self.sections.live.get(tool_call_id)
         if key is None and isinstance(event, (ToolStart, ToolEnd)):
             key = self._carried(tool_call_id)
@@ -102,12 +102,10 @@ class ToolDecisionsPanel(Panel):
             key = self._add(event)
         elif isinstance(event, ToolStart) and key is not None:
             self.decisions[key].started = event.t
-        elif isinstance(event, ToolEnd) and key is not None:
+        elif isinstance(event, ToolEnd) and key is not None:  # the adapter paired it: ``started`` is its start's time
             item = self.decisions[key]
-            item.ended, item.result = event.t, event.result
-            item.error = event.error
-            if item.started is None:
-                item.started = event.t
+            item.started = next(t for t in (event.started, item.started, event.t) if t is not None)
+            item.ended, item.result, item.error = event.t, event.result, event.error
         else:
             return False
         self._dirty.add(key)

@@ -1,8 +1,8 @@
 """Authoring recordings offline: scripted replies, served in order, recorded through the same path.
 
-A script stands where the OpenAI API would: ``lessonkit record NOTEBOOK --script FILE`` runs the
-lesson with a RecordingTransport whose upstream is a ScriptedTransport, so the requests in the
-recording are exactly what the lesson's graph sends and only the answers are written by hand.
+A script stands where the OpenAI and Tavily APIs would: ``lessonkit record NOTEBOOK --script FILE`` runs
+the lesson with a Recorder whose upstream is a ScriptUpstream, so the requests in the recording are
+exactly what the lesson's graph sends and only the answers are written by hand.
 Every interaction made this way is marked ``"origin": "authored"``.
 """
 from __future__ import annotations
@@ -11,6 +11,7 @@ import itertools
 import json
 import math
 import re
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -18,8 +19,9 @@ from typing import Any, Mapping
 import httpx
 
 from ..errors import CorruptScriptError, LessonkitError
+from .recorder import Answer
 from .storage import LIST, NULL, OBJECT, SECONDS, TEXT, Shape, check_usage, read_json
-from .transports import AUTHORED_EXTENSION, NOTE_EXTENSION, chat_body, serve
+from .transports import chat_body
 from .wire import ChatResponse, Chunk
 
 FIRST_TOKEN_S = 0.45  # synthesized timing: a typical gpt-4o time to first token
@@ -198,28 +200,31 @@ def estimate_usage(request: Mapping[str, Any], output_pieces: int) -> dict[str, 
     return {"prompt_tokens": prompt, "completion_tokens": output_pieces, "total_tokens": prompt + output_pieces}
 
 
-class ScriptedTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
-    """An upstream that answers from a Script instead of the network."""
+class ScriptUpstream:
+    """A Recorder's upstream that answers from a Script: each answer a value, its timing the scripted one."""
 
     origin = "authored"
 
     def __init__(self, script: Script) -> None:
         self.script = script
+        self._turn = threading.Lock()  # replies go in order, and parallel tool calls search at once
 
-    def _respond(self, request: httpx.Request, flavour: Any) -> httpx.Response:
+    def handle_request(self, request: httpx.Request) -> Answer:
         body = chat_body(request)
-        number, reply = self.script.next_reply()
-        authored = reply_response(reply, body, number)
-        response = serve(authored, body, 0.0, flavour)
-        response.extensions[AUTHORED_EXTENSION] = authored
+        with self._turn:
+            number, reply = self.script.next_reply()
         note = reply.note or self.script.note
         if reply.usage is None:
             note += "; usage estimated"
-        response.extensions[NOTE_EXTENSION] = note + "; chunking and timing synthesized"
-        return response
+        return Answer(reply_response(reply, body, number), "authored", note + "; chunking and timing synthesized")
 
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        return self._respond(request, "sync")
+    async def handle_async_request(self, request: httpx.Request) -> Answer:
+        return self.handle_request(request)
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        return self._respond(request, "async")
+    def search(self, query: str, kwargs: Mapping[str, Any]) -> Answer:
+        with self._turn:
+            reply = self.script.search(query)
+        return Answer({"duration": round(reply.duration, 4), "result": dict(reply.result)}, "authored", self.script.note)
+
+    async def asearch(self, query: str, kwargs: Mapping[str, Any]) -> Answer:
+        return self.search(query, kwargs)

@@ -9,10 +9,12 @@ one atomic rename, only when the run ends well: ``lesson.save_recording()``, the
 request was an upstream error (401, 429 or 5xx on every retry) never ends well: the recorded answers
 stay as they were.
 
-Policies: ``all`` (``lessonkit record``: the recording becomes exactly this run's answers; the old
-file is not even parsed, so a corrupt one can be re-recorded), ``missing`` (``--missing-only``: known
-requests are replayed, new ones recorded and added), ``merge`` (record mode in a kernel: requests this
-run asked are replaced, every other recorded answer is kept, so a half-run lesson loses nothing).
+Policies (how the file is replaced; ``commit_policy`` derives one from the run's RecordMode): ``all``
+(RECORD or AUTHOR in a whole run, ``lessonkit record``: the recording becomes exactly this run's answers;
+the old file is not even parsed, so a corrupt one can be re-recorded), ``missing`` (EXTEND,
+``--missing-only``: known requests are replayed, new ones recorded and added), ``merge`` (RECORD or AUTHOR
+in a kernel: requests this run asked are replaced, every other recorded answer is kept, so a half-run
+lesson loses nothing).
 """
 from __future__ import annotations
 
@@ -31,10 +33,20 @@ from ..files import describe_os_error
 from ..redact import redact_data
 from .canonical import request_key
 from .cassette import Cassette, _key, project_relative
+from .recorder import RecordMode
 
 Policy = Literal["all", "missing", "merge"]
 JOURNAL_FORMAT = "lessonkit-pending/1"
 RECORDING_MARKER = b'"lessonkit-recording/'  # every recording lessonkit ever wrote starts with its format
+
+
+def commit_policy(mode: RecordMode, *, whole_run: bool) -> Policy:
+    """How a record run replaces its recording: EXTEND adds; a whole run replaces; a kernel's (maybe half) run merges."""
+    if mode is RecordMode.EXTEND:
+        return "missing"
+    if mode is RecordMode.REPLAY:
+        raise ValueError("a replay run replaces no recording")
+    return "all" if whole_run else "merge"
 
 
 def journal_path(target: Path) -> Path:

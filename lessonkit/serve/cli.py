@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from lessonkit.modes import active_mode, load_env, parse_mode
+from lessonkit.settings import VARIABLES
 
 from .auth import TokensFileError, bind_refusal, load_tokens, loosely_readable
 from .settings import LESSON_NAME, ServeSettings
@@ -22,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--database", metavar="FILE_OR_URL",
                         help="where threads live: a SQLite file, or postgresql://USER:PASSWORD@HOST:PORT/DB to share them "
-                             "between instances (default: $LESSONKIT_DATABASE_URL, else a per-user SQLite file)")
+                             f"between instances (default: ${VARIABLES['database_url']}, else a per-user SQLite file)")
     parser.add_argument("--mode", choices=("replay", "live", "record"), help="as the lessons: default replay without OPENAI_API_KEY")
     parser.add_argument("--speed", type=float, help="replay pacing, 0 (instant) to 1 (as recorded)")
     parser.add_argument("--recordings", type=Path, default=defaults.recordings_dir, help="folder holding the lesson's recording")

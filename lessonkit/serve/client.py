@@ -6,13 +6,13 @@ with httpx-sse), ``agent.resume(thread_id, "approve")`` answers an interrupt, an
 ``history``, ``state``, ``clear``, ``delete``, ``health``, ``info`` wrap the thread API.
 
 ``agent.lessonkit_events(inputs, config)`` rebuilds lessonkit's own StreamEvents from the wire
-(``WireEventReader``), so ``lessonkit.stream.adapters.watch`` and therefore one ``Dashboard`` show a
-local graph or a served one alike: ``await dash.run(agent, {"messages": [...]}, {"configurable": {"thread_id": "t1"}})``.
+(``WireEventReader``, wire_reader.py), so ``lessonkit.stream.adapters.watch`` and therefore one ``Dashboard``
+show a local graph or a served one alike: ``await dash.run(agent, {"messages": [...]}, {"configurable": {"thread_id": "t1"}})``.
+``describe``, ``EventPrinter`` and ``show`` (printing.py) print wire events; they are importable from here too.
 """
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
@@ -21,17 +21,19 @@ from httpx_sse import EventSource
 from langgraph.types import Command
 
 from lessonkit.errors import LessonkitError
-from lessonkit.stream.adapters import tool_error_text
-from lessonkit.stream.events import (
-    CheckpointSaved, Custom, InterruptRaised, ModelEnd, ModelStart, NodeEnd, NodeStart, RunEnd, RunStart, StreamEvent, Token,
-    ToolDecision, ToolEnd, ToolStart,
-)
+from lessonkit.stream.events import RunStart, StreamEvent
+
+from .printing import EventPrinter, describe, show
+from .wire_reader import ServedRunError, WireEventReader
 
 Clock = Callable[[], float]
 WireEvent = dict[str, Any]
 WATCH_EXTRAS: tuple[str, ...] = ("nodes", "model", "tools")  # what the panels and timings need beyond the core events
 DEFAULT_TIMEOUT_S = 30.0
 _NOTHING: Any = object()
+__all__ = [
+    "EventPrinter", "ServedAgent", "ServedAgentError", "ServedRunError", "WireEventReader", "describe", "message_text", "show",
+]
 
 
 class ServedAgentError(LessonkitError):
@@ -40,14 +42,6 @@ class ServedAgentError(LessonkitError):
     def __init__(self, status: int, detail: str, method: str = "", path: str = "") -> None:
         self.status, self.detail = status, detail
         super().__init__(f"{method} {path} answered {status}: {detail}".strip())
-
-
-class ServedRunError(LessonkitError):
-    """A served run ended with an ``error`` event (``code``: timeout, busy, failed, ...)."""
-
-    def __init__(self, code: str, message: str) -> None:
-        self.code, self.message = code, message
-        super().__init__(f"the served run failed ({code}): {message}")
 
 
 def _detail(response: httpx.Response) -> str:
@@ -197,142 +191,3 @@ def message_text(inputs: Any) -> str:
     if isinstance(content, str):
         return content
     raise ValueError(f"cannot send {type(last).__name__} to a served agent: send its text")
-
-
-class WireEventReader:
-    """Wire events (dicts) in, lessonkit StreamEvents out: the inverse of ``lessonkit.serve.events.to_wire``.
-
-    Times are this side's (seconds since the reader was made, i.e. since the request was sent), except a
-    model call's start: the server's ``t`` (its node's start) counted from the ``metadata`` event's arrival,
-    kept between the previous event and now, so the events' times never go backwards.
-    """
-
-    def __init__(self, thread_id: str | None = None, clock: Clock | None = None) -> None:
-        began = time.monotonic()
-        self.clock: Clock = clock or (lambda: time.monotonic() - began)
-        self.sent_at = self.clock()
-        self.thread_id = thread_id
-        self.run_id: str | None = None
-        self.metadata_at: float | None = None
-        self.ended = False
-        self.error: ServedRunError | None = None
-        self.last_t = self.sent_at  # events keep one clock moving forward
-
-    def feed(self, wire: Mapping[str, Any]) -> list[StreamEvent]:
-        t, kind = self.clock(), wire.get("type")
-        handler = getattr(self, f"_on_{kind}", None)
-        out = handler(wire, t) if handler is not None else []
-        self.last_t = max([self.last_t, *(e.t for e in out)])
-        return out
-
-    def stopped(self, error: BaseException) -> RunEnd:
-        """The RunEnd for a stream this side stopped reading (cancelled, or the connection failed)."""
-        self.ended = True
-        cancelled = isinstance(error, (KeyboardInterrupt, GeneratorExit)) or type(error).__name__ == "CancelledError"
-        return RunEnd(self.clock(), self.run_id or "", "cancelled" if cancelled else "error",
-                      None if cancelled else f"{type(error).__name__}: {error}")
-
-    def _on_metadata(self, wire: Mapping[str, Any], t: float) -> list[StreamEvent]:
-        self.run_id, self.metadata_at = wire.get("run_id") or "", t
-        self.thread_id = wire.get("thread_id") or self.thread_id
-        return [RunStart(self.sent_at, self.run_id, self.thread_id, "served")]
-
-    def _on_model_start(self, wire: Mapping[str, Any], t: float) -> list[StreamEvent]:
-        server_t = wire.get("t")
-        start = min(t, self.metadata_at + server_t) if isinstance(server_t, (int, float)) and self.metadata_at is not None else t
-        start = max(start, self.last_t)  # never before what already arrived (the two clocks differ a little)
-        return [ModelStart(start, wire["call_id"], wire.get("node") or "?", wire.get("step"), tuple(wire.get("namespace") or ()), wire.get("model"))]
-
-    def _on_token(self, wire: Mapping[str, Any], t: float) -> list[StreamEvent]:
-        return [Token(t, wire.get("call_id") or "model", wire.get("content") or "")]
-
-    def _on_tool_args(self, wire: Mapping[str, Any], t: float) -> list[StreamEvent]:
-        return [Token(t, wire.get("call_id") or "model", wire.get("content") or "", "tool_args", wire.get("index"), wire.get("name"))]
-
-    def _on_model_end(self, wire: Mapping[str, Any], t: float) -> list[StreamEvent]:
-        return [ModelEnd(t, wire["call_id"], wire.get("node") or "?", wire.get("step"), wire.get("content") or "", int(wire.get("chunks") or 0),
-                         wire.get("input_tokens"), wire.get("output_tokens"), wire.get("finish_reason"), (), tuple(wire.get("namespace") or ()))]
-
-    def _on_tool_call(self, wire: Mapping[str, Any], t: float) -> list[StreamEvent]:
-        return [ToolDecision(t, wire["name"], dict(wire.get("args") or {}), wire.get("id") or "", wire.get("call_id") or "",
-                             wire.get("node") or "?", wire.get("step"))]
-
-    def _on_tool_start(self, wire: Mapping[str, Any], t: float) -> list[StreamEvent]:
-        return [ToolStart(t, wire["name"], wire.get("id"), dict(wire.get("args") or {}), wire.get("node"))]
-
-    def _on_tool_result(self, wire: Mapping[str, Any], t: float) -> list[StreamEvent]:
-        content = str(wire.get("content", ""))
-        error = tool_error_text(content) if wire.get("status") == "error" else None  # stripped once, as the local adapter does
-        return [ToolEnd(t, wire["name"], wire.get("id"), content, error, wire.get("node"))]
-
-    def _on_interrupt(self, wire: Mapping[str, Any], t: float) -> list[StreamEvent]:
-        return [InterruptRaised(t, wire.get("value"), wire.get("id"), tuple(wire.get("namespace") or ()))]
-
-    def _on_node_start(self, wire: Mapping[str, Any], t: float) -> list[StreamEvent]:
-        return [NodeStart(t, wire["node"], wire.get("step"), "", tuple(wire.get("namespace") or ()))]
-
-    def _on_node_end(self, wire: Mapping[str, Any], t: float) -> list[StreamEvent]:
-        return [NodeEnd(t, wire["node"], wire.get("step"), "", tuple(wire.get("namespace") or ()), tuple(wire.get("writes") or ()), wire.get("error"))]
-
-    def _on_checkpoint(self, wire: Mapping[str, Any], t: float) -> list[StreamEvent]:
-        return [CheckpointSaved(t, wire["checkpoint_id"], wire.get("step"), wire.get("source"), tuple(wire.get("next") or ()),
-                                int(wire.get("message_count") or 0), tuple(wire.get("namespace") or ()))]
-
-    def _on_custom(self, wire: Mapping[str, Any], t: float) -> list[StreamEvent]:
-        return [Custom(t, wire.get("data"), wire.get("node"))]
-
-    def _on_end(self, wire: Mapping[str, Any], t: float) -> list[StreamEvent]:
-        self.ended = True
-        status = wire.get("status") if wire.get("status") in ("done", "interrupted", "cancelled") else "done"
-        return [RunEnd(t, wire.get("run_id") or self.run_id or "", status)]
-
-    def _on_error(self, wire: Mapping[str, Any], t: float) -> list[StreamEvent]:
-        self.ended = True
-        code, message = str(wire.get("error") or "failed"), str(wire.get("message") or "")
-        self.error = ServedRunError(code, message)
-        out: list[StreamEvent] = [] if self.metadata_at is not None else [RunStart(self.sent_at, wire.get("run_id") or "", self.thread_id, "served")]
-        return out + [RunEnd(t, wire.get("run_id") or self.run_id or "", "error", f"{code}: {message}")]
-
-
-_SHOWN_FIELDS = ("name", "args", "status", "error", "message", "content")
-
-
-def describe(event: Mapping[str, Any], limit: int = 90) -> str:
-    """One short line for a wire event: its id, its type and the fields worth reading (ids left out)."""
-    head = f"{event.get('event_id', ''):>3} {event.get('type')}".strip()
-    if event.get("type") == "interrupt" and isinstance(event.get("value"), Mapping):
-        value = event["value"]
-        calls = ", ".join(f"{c.get('name')}({json.dumps(c.get('args'), ensure_ascii=False)})" for c in value.get("tool_calls") or ())
-        return f"{head}: {value.get('question', '')} {calls}".rstrip()
-    parts = []
-    for key in _SHOWN_FIELDS:
-        if key in event and event[key] not in (None, ""):
-            value = event[key] if isinstance(event[key], str) else json.dumps(event[key], ensure_ascii=False)
-            parts.append(f"{key}={value if len(value) <= limit else value[: limit - 1] + '…'}")
-    return f"{head} " + " ".join(parts) if parts else head
-
-
-class EventPrinter:
-    """Prints wire events as they come: answer tokens run on in one line, every other event on its own."""
-
-    def __init__(self) -> None:
-        self.inline = False
-
-    def __call__(self, event: Mapping[str, Any]) -> None:
-        if event.get("type") == "token":
-            print(event.get("content", ""), end="")
-            self.inline = True
-            return
-        if self.inline:
-            print()
-            self.inline = False
-        print(describe(event))
-
-
-def show(events: Any) -> None:
-    """Print a list of wire events (tokens as running text)."""
-    printer = EventPrinter()
-    for event in events:
-        printer(event)
-    if printer.inline:
-        print()

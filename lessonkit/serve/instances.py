@@ -28,7 +28,7 @@ import httpx
 from lessonkit.postgres import is_postgres_url
 from lessonkit.redact import redact
 
-from .lesson_app import DATABASE_URL_VARIABLE
+from lessonkit.settings import Settings
 
 STARTUP_LIMIT_S = 60.0
 STOP_LIMIT_S = 15.0
@@ -50,7 +50,7 @@ def serve_command(port: int, database: str | os.PathLike[str] | None, *, mode: s
     env: dict[str, str] = {}
     if database is not None:
         if is_postgres_url(os.fspath(database)):
-            env[DATABASE_URL_VARIABLE] = os.fspath(database)
+            env.update(Settings(database_url=os.fspath(database)).to_env("database_url"))  # type: ignore[arg-type]
         else:
             command += ["--database", os.fspath(database)]
     if recordings is not None:

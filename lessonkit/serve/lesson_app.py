@@ -17,13 +17,14 @@ from fastapi import FastAPI
 from lessonkit import build_agent, checkpoints
 from lessonkit.lesson import start
 from lessonkit.modes import Mode
+from lessonkit.settings import VARIABLES, raw
 from lessonkit.postgres import describe_url, is_postgres_url
 
 from .app import Resources, create_app_with
 from .settings import ServeSettings
 
 DATABASE_NAME = "serve.db"
-DATABASE_URL_VARIABLE = "LESSONKIT_DATABASE_URL"
+DATABASE_URL_VARIABLE = VARIABLES["database_url"]
 Database = Path | str  # a SQLite file, or a postgresql:// URL
 
 
@@ -34,7 +35,7 @@ def default_database() -> Path:
 
 def choose_database(given: str | os.PathLike[str] | None, environ: Mapping[str, str] = os.environ) -> Database:
     """Where the threads live: ``--database`` (a file or a postgresql:// URL), else $LESSONKIT_DATABASE_URL, else the per-user file."""
-    chosen = os.fspath(given) if given is not None else (environ.get(DATABASE_URL_VARIABLE) or "").strip()
+    chosen = os.fspath(given) if given is not None else raw("database_url", environ) or ""
     if not chosen:
         return default_database()
     if is_postgres_url(chosen):

@@ -3,6 +3,9 @@
 Every adapter (``graph.astream`` in any mix of modes, ``astream_events(version="v2")``) turns
 LangGraph's output into these, so panels, timings and debugging recipes are written once. ``t`` is
 seconds since the run started, read when the event reached us.
+
+Like LangGraph's own types (``langgraph.types``) the events are ``kw_only, slots, frozen``: built by
+name, so adding a field never shifts another; small; and safe to share between panels.
 """
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ TokenKind = Literal["text", "tool_args"]
 Namespace = tuple[str, ...]  # () for the top graph; ("child:<task id>",) inside a subgraph
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, slots=True, frozen=True)
 class RunStart:
     t: float
     run_id: str
@@ -26,7 +29,7 @@ class RunStart:
     kind: Literal["run_start"] = "run_start"
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, slots=True, frozen=True)
 class RunEnd:
     t: float
     run_id: str
@@ -35,7 +38,7 @@ class RunEnd:
     kind: Literal["run_end"] = "run_end"
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, slots=True, frozen=True)
 class NodeStart:
     t: float
     node: str
@@ -45,7 +48,7 @@ class NodeStart:
     kind: Literal["node_start"] = "node_start"
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, slots=True, frozen=True)
 class NodeEnd:
     t: float
     node: str
@@ -57,7 +60,7 @@ class NodeEnd:
     kind: Literal["node_end"] = "node_end"
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, slots=True, frozen=True)
 class ModelStart:
     """A model call began (``t`` is exact from astream_events; from astream, the node's start)."""
 
@@ -70,7 +73,7 @@ class ModelStart:
     kind: Literal["model_start"] = "model_start"
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, slots=True, frozen=True)
 class Token:
     """A non-empty piece of a model's output: answer text, or tool-call arguments as they stream."""
 
@@ -83,7 +86,7 @@ class Token:
     kind: Literal["token"] = "token"
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, slots=True, frozen=True)
 class ModelEnd:
     t: float
     call_id: str
@@ -99,7 +102,7 @@ class ModelEnd:
     kind: Literal["model_end"] = "model_end"
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, slots=True, frozen=True)
 class ToolDecision:
     """The model asked for a tool: which, with what arguments, and which model call decided it."""
 
@@ -113,28 +116,35 @@ class ToolDecision:
     kind: Literal["tool_decision"] = "tool_decision"
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, slots=True, frozen=True)
 class ToolStart:
+    """A tool began. ``tool_call_id`` is the model's id for the call when a ToolDecision asked for it,
+    else an id of the tool run itself (a tool run outside an agent): every start has one."""
+
     t: float
     tool: str
-    tool_call_id: str | None
+    tool_call_id: str
     args: Mapping[str, Any] = field(default_factory=dict)
     node: str | None = None
     kind: Literal["tool_start"] = "tool_start"
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, slots=True, frozen=True)
 class ToolEnd:
+    """A tool finished. The adapter paired it with its ToolStart once: same ``tool_call_id``, and
+    ``started`` is that start's ``t`` (None: no start was seen, e.g. a rejected call answered at once)."""
+
     t: float
     tool: str
-    tool_call_id: str | None
+    tool_call_id: str
     result: str
     error: str | None = None
     node: str | None = None
+    started: float | None = None
     kind: Literal["tool_end"] = "tool_end"
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, slots=True, frozen=True)
 class Custom:
     """Whatever a node sent with ``get_stream_writer()`` (progress, status, partial results)."""
 
@@ -145,7 +155,7 @@ class Custom:
     kind: Literal["custom"] = "custom"
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, slots=True, frozen=True)
 class InterruptRaised:
     t: float
     value: Any
@@ -154,7 +164,7 @@ class InterruptRaised:
     kind: Literal["interrupt"] = "interrupt"
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, slots=True, frozen=True)
 class CheckpointSaved:
     t: float
     checkpoint_id: str

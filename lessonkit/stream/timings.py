@@ -6,7 +6,7 @@ sanitizer masks exactly those, and everything else (labels, counts, order) depen
 """
 from __future__ import annotations
 
-from collections import defaultdict, deque
+from collections import defaultdict
 from dataclasses import dataclass, replace
 from typing import Literal, Sequence
 
@@ -137,7 +137,10 @@ def split_runs(events: Sequence[StreamEvent]) -> list[list[StreamEvent]]:
 
 
 def compute_timings(events: Sequence[StreamEvent]) -> RunTimings:
-    """Timings of one run (the last one if ``events`` holds several); unfinished calls end at the last event."""
+    """Timings of one run (the last one if ``events`` holds several); unfinished calls end at the last event.
+
+    Tool calls need no pairing here: the adapter gave each ToolEnd its ToolStart's id and time.
+    """
     events = split_runs(events)[-1] if events else []
     last = events[-1].t if events else 0.0
     run_start = next((e.t for e in events if isinstance(e, RunStart)), events[0].t if events else 0.0)
@@ -145,8 +148,7 @@ def compute_timings(events: Sequence[StreamEvent]) -> RunTimings:
     decisions = {e.tool_call_id: e for e in events if isinstance(e, ToolDecision)}
     starts: dict[str, ModelStart] = {}
     tokens: dict[str, list[Token]] = defaultdict(list)
-    tools_by_id: dict[str, ToolStart] = {}
-    tools_by_name: dict[str, deque[ToolStart]] = defaultdict(deque)
+    open_tools: dict[str, ToolStart] = {}
     calls: list[CallTiming] = []
     first_text: float | None = None
 
@@ -163,12 +165,11 @@ def compute_timings(events: Sequence[StreamEvent]) -> RunTimings:
             error=None, incomplete=end is None,
         )
 
-    def tool(begin: ToolStart | None, end: ToolEnd | None) -> CallTiming:
-        some: ToolStart | ToolEnd = begin or end  # type: ignore[assignment]
-        decision = decisions.get(some.tool_call_id or "")
+    def tool(call: ToolStart | ToolEnd, start: float, end: ToolEnd | None) -> CallTiming:
+        decision = decisions.get(call.tool_call_id)
         return CallTiming(
-            kind="tool", call_id=some.tool_call_id, label=some.tool, node=some.node or (decision.node if decision else None),
-            step=decision.step if decision else None, start=some.t, end=end.t if end else last,
+            kind="tool", call_id=call.tool_call_id, label=call.tool, node=call.node or (decision.node if decision else None),
+            step=decision.step if decision else None, start=start, end=end.t if end else last,
             first_chunk=None, first_token=None, chunks=0, input_tokens=None, output_tokens=None,
             error=end.error if end else None, incomplete=end is None,
         )
@@ -183,21 +184,12 @@ def compute_timings(events: Sequence[StreamEvent]) -> RunTimings:
         elif isinstance(event, ModelEnd):
             calls.append(model(event.call_id, event))
         elif isinstance(event, ToolStart):
-            if event.tool_call_id is None:
-                tools_by_name[event.tool].append(event)
-            else:
-                tools_by_id[event.tool_call_id] = event
+            open_tools[event.tool_call_id] = event
         elif isinstance(event, ToolEnd):
-            queue = tools_by_name[event.tool]
-            begin = tools_by_id.pop(event.tool_call_id, None) if event.tool_call_id is not None else None
-            if begin is None and queue:
-                begin = queue.popleft()
-            elif begin is None and event.tool_call_id is None:  # an unnamed end: the oldest open start of that tool
-                key = next((k for k, s in tools_by_id.items() if s.tool == event.tool), None)
-                begin = tools_by_id.pop(key) if key is not None else None
-            calls.append(tool(begin, event))
+            open_tools.pop(event.tool_call_id, None)
+            calls.append(tool(event, event.started if event.started is not None else event.t, event))
     calls += [model(call_id, None) for call_id in list(starts)]
-    calls += [tool(begin, None) for begin in [*tools_by_id.values(), *(s for q in tools_by_name.values() for s in q)]]
+    calls += [tool(begin, begin.t, None) for begin in open_tools.values()]
     calls.sort(key=lambda c: c.start)  # stable: equal starts keep event order
     counts: dict[tuple[str, str], int] = defaultdict(int)
     numbered = []
