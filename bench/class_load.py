@@ -51,7 +51,7 @@ from langchain_core.messages import HumanMessage
 import lessonkit
 from lessonkit import checkpoints, local_postgres
 from lessonkit.postgres import check_database
-from lessonkit.recording import Cassette, Reply, Script
+from lessonkit.harness.recording import Cassette, Reply, Script
 from lessonkit.serve.identity import LOCAL_USER, stored_thread_id  # every caller of a server without --tokens is LOCAL_USER
 from lessonkit.serve.instances import Instance, start_instance
 from bench.common import long_answer, now, workdir

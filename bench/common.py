@@ -13,7 +13,7 @@ from langchain_core.messages import HumanMessage
 
 import lessonkit
 from lessonkit import checkpoints
-from lessonkit.recording import Cassette, Reply, Script
+from lessonkit.harness.recording import Cassette, Reply, Script
 
 
 CHARS_PER_TOKEN = 4.3  # the mean content chunk of the real gpt-4o streams in shared/fixtures/openai-wire (898 chunks)

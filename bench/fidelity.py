@@ -11,7 +11,7 @@ import asyncio
 import json
 import statistics
 
-from lessonkit.recording import Cassette
+from lessonkit.harness.recording import Cassette
 from lessonkit.stream.adapters import watch
 from lessonkit.stream.events import ModelEnd, ModelStart, Token
 from bench.common import INPUT, record_answer, replay_graph, workdir

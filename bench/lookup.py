@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from lessonkit.recording import Cassette
+from lessonkit.harness.recording import Cassette
 from bench.common import workdir
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "notebooks" / "recordings" / "00_quickstart.json"

@@ -42,7 +42,7 @@ from langchain_core.messages import AIMessageChunk, HumanMessage
 
 import lessonkit
 from lessonkit import checkpoints
-from lessonkit.recording import Cassette, Reply, Script
+from lessonkit.harness.recording import Cassette, Reply, Script
 from bench.common import CHARS_PER_TOKEN, long_answer, now, workdir
 
 NAME = "serve_load"

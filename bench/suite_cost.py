@@ -16,7 +16,7 @@ from pathlib import Path
 
 import nbformat
 
-from lessonkit.execute import save_notebook
+from lessonkit.harness.execute import save_notebook
 
 ROOT = Path(__file__).resolve().parent.parent
 FLOOR_IMPORTS = """import lessonkit, langgraph, langchain_openai, langchain_tavily, ipywidgets

@@ -7,7 +7,7 @@ from .errors import (
     DatabaseInUseError, ThreadBusyError, ThreadIdError,
 )
 from .lesson import Lesson, start
-from .modes import Mode, active_mode
+from .harness.modes import Mode, active_mode
 
 __version__ = "0.1.0"
 __all__ = [

@@ -27,7 +27,7 @@ from langgraph.graph.message import add_messages
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import interrupt
 
-from .redact import redact, redact_data, redacted_errors
+from .support.redact import redact, redact_data, redacted_errors
 
 COURSE_PROMPT = """You are a smart research assistant. Use the search engine to look up information. \
 You are allowed to make multiple calls (either together or in sequence). \
@@ -287,11 +287,11 @@ def build_agent(
     needs a checkpointer, since the paused run is kept in it. ``tool_timeout`` (seconds): a tool that
     gives no answer in time becomes an error ToolMessage the model sees, instead of a run that hangs.
 
-    One run at a time per thread (``lessonkit.runs``), even from several processes on one SQLite file: a
+    One run at a time per thread (``lessonkit.persistence.runs``), even from several processes on one SQLite file: a
     turn sent while another runs on the same thread raises ``ThreadBusyError`` (``multitask="reject"``)
     or waits for its turn (``multitask="enqueue"``, at most ``multitask_timeout`` seconds, ``runs.ENQUEUE_TIMEOUT_S`` by default).
     """
-    from .runs import guard  # here, not at the top: this function is the agent's only link to the run locks
+    from .persistence.runs import guard  # here, not at the top: this function is the agent's only link to the run locks
 
     agent = LessonAgent(model, tools, system, approve_tools=approve_tools, tool_timeout=tool_timeout)
     graph = agent.graph().compile(checkpointer=checkpointer, interrupt_before=interrupt_before)

@@ -11,7 +11,7 @@ one JSON file. Record modes work as pytest-recording's (vcrpy's) do:
 - ``all``: record everything again.
 
 A recording run writes the cassette atomically when the block ends well (an upstream error on every retry
-leaves it as it was). In pytest, the ``lessonkit_cassette`` fixture (``lessonkit.pytest_plugin``) gives each
+leaves it as it was). In pytest, the ``lessonkit_cassette`` fixture (``lessonkit.harness.pytest_plugin``) gives each
 test ``cassettes/<test name>.json`` beside its file, with ``--lessonkit-record-mode`` choosing the mode::
 
     def test_my_agent(lessonkit_cassette):
@@ -28,9 +28,9 @@ from pathlib import Path
 
 from .errors import ModeError
 from .lesson import Lesson
-from .recording.cassette import Cassette
-from .recording.recorder import RecordMode as Run
-from .recording.session import PendingCassette, commit_policy
+from .harness.recording.cassette import Cassette
+from .harness.recording.recorder import RecordMode as Run
+from .harness.recording.session import PendingCassette, commit_policy
 
 
 class RecordMode(str, enum.Enum):

@@ -11,15 +11,11 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
 from lessonkit import postgres as _pg
-from lessonkit.checkpoint_summaries import CheckpointSummary, history, latest_messages, thread_config, thread_ids
-from lessonkit.database_files import (  # noqa: F401  (re-exported: checkpoints.database_path(name) etc.)
-    DATA_DIR_VARIABLE,
-    LANGGRAPH_TABLES,
-    SQLITE_HEADER,
-    data_folder,
-    database_path,
-    foreign_reason,
-    remove_database,
+from lessonkit.persistence.checkpoint_summaries import (
+    CheckpointSummary, history, latest_messages, thread_config, thread_ids,
+)
+from lessonkit.persistence.database_files import (  # noqa: F401  (re-exported: checkpoints.database_path(name) etc.)
+    DATA_DIR_VARIABLE, LANGGRAPH_TABLES, SQLITE_HEADER, data_folder, database_path, foreign_reason, remove_database,
 )
 from lessonkit.errors import ThreadNotFoundError
 from lessonkit.postgres import (  # noqa: F401  (re-exported: checkpoints.postgres_saver(url) etc.)
@@ -28,13 +24,9 @@ from lessonkit.postgres import (  # noqa: F401  (re-exported: checkpoints.postgr
     close_postgres_saver,
     postgres_saver,
 )
-from lessonkit.runs import athread_run, thread_run, validate_thread_id
-from lessonkit.sqlite_savers import (  # noqa: F401  (re-exported: checkpoints.sqlite_saver(path) etc.)
-    async_sqlite_saver,
-    close_saver,
-    close_sync_saver,
-    memory_saver,
-    sqlite_saver,
+from lessonkit.persistence.runs import athread_run, thread_run, validate_thread_id
+from lessonkit.persistence.sqlite_savers import (  # noqa: F401  (re-exported: checkpoints.sqlite_saver(path) etc.)
+    async_sqlite_saver, close_saver, close_sync_saver, memory_saver, sqlite_saver,
 )
 
 _SYNC_POSTGRES: tuple[type, ...] = (_pg.PostgresSaver,)

@@ -30,7 +30,7 @@ from langgraph.graph.message import add_messages
 from langgraph.graph.state import CompiledStateGraph
 
 from .agent import COURSE_PROMPT, build_agent
-from .runs import guard
+from .persistence.runs import guard
 
 PIPELINE_STEPS = ("plan", "research", "cite")  # the pipeline's nodes, in the order they run
 PLAN = ("search the web for the question", "answer from the search results", "list the sources used")

@@ -19,7 +19,7 @@ class MissingKeyError(LessonkitError):
 
 
 class ModeError(LessonkitError):
-    """An unknown mode, replay speed or record policy (lessonkit.settings)."""
+    """An unknown mode, replay speed or record policy (lessonkit.harness.settings)."""
 
 
 class CheckpointPathError(LessonkitError):

@@ -10,7 +10,7 @@ what it raised in one line (the student's own line, above the block, raises as a
     with lessonkit.exercise(answer, hint="count the saved messages") as check:
         check(answer == 12, "4 questions + 4 answers + 2 tool calls + 2 tool results = 12 messages")
 
-The solutions live beside the lessons (``notebooks/solutions/``, see ``lessonkit.solutions``).
+The solutions live beside the lessons (``notebooks/solutions/``, see ``lessonkit.harness.solutions``).
 """
 from __future__ import annotations
 

@@ -15,17 +15,19 @@ import httpx
 from langchain_openai import ChatOpenAI
 from langchain_tavily import TavilySearch
 
-from .cell_errors import install_short_errors
+from .support.cell_errors import install_short_errors
 from .errors import MissingKeyError, ModeError
-from .lesson_names import check_running_name
-from .modes import DESCRIPTIONS, Mode, load_env, parse_mode, resolve_speed
-from .recording import Cassette, ChatTransport, Recorder, RecordMode, Script, ScriptUpstream, load_script, record_mode
-from .recording.cassette import project_relative
-from .recording.live import RedactingTransport, proxy_mounts
-from .recording.session import PendingCassette, commit_policy, pending_cassette
-from .search import BASE_URL_VARIABLE as SEARCH_BASE_URL_VARIABLE
-from .search import LessonTavilySearch, LiveUpstream, search_tool
-from .settings import VARIABLES, Settings
+from .harness.lesson_names import check_running_name
+from .harness.modes import DESCRIPTIONS, Mode, load_env, parse_mode, resolve_speed
+from .harness.recording import (
+    Cassette, ChatTransport, Recorder, RecordMode, Script, ScriptUpstream, load_script, record_mode,
+)
+from .harness.recording.cassette import project_relative
+from .harness.recording.live import RedactingTransport, proxy_mounts
+from .harness.recording.session import PendingCassette, commit_policy, pending_cassette
+from .harness.search import BASE_URL_VARIABLE as SEARCH_BASE_URL_VARIABLE
+from .harness.search import LessonTavilySearch, LiveUpstream, search_tool
+from .harness.settings import VARIABLES, Settings
 
 DEFAULT_MODEL = "gpt-4o"
 NO_KEY_PLACEHOLDER = "replay-mode-no-key"  # what the client holds when nothing may leave this machine

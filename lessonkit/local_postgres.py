@@ -29,7 +29,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from .settings import VARIABLES, raw
+from .harness.settings import VARIABLES, raw
 
 __all__ = ["INSTALL_COMMAND", "LocalPostgres", "PostgresNotInstalledError", "find_binaries", "missing_reason",
            "running", "start"]

@@ -32,23 +32,14 @@ from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from psycopg.rows import tuple_row
 from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
 
-from lessonkit import locks
-from lessonkit.exit_hooks import at_interpreter_exit
-from lessonkit.pg_locks import AdvisoryThreadLocks
-from lessonkit.postgres_setup import (  # noqa: F401  (re-exported: postgres.check_database(url) etc.)
-    CONNECT_TIMEOUT_S,
-    CONNECTION_KWARGS,
-    SETUP_WAIT_S,
-    asetup,
-    check_database,
+from lessonkit.persistence import locks
+from lessonkit.support.exit_hooks import at_interpreter_exit
+from lessonkit.persistence.pg_locks import AdvisoryThreadLocks
+from lessonkit.persistence.postgres_setup import (  # noqa: F401  (re-exported: postgres.check_database(url) etc.)
+    CONNECT_TIMEOUT_S, CONNECTION_KWARGS, SETUP_WAIT_S, asetup, check_database,
 )
-from lessonkit.postgres_urls import (  # noqa: F401  (re-exported: postgres.describe_url(url) etc.)
-    PostgresConnectError,
-    connect_error,
-    describe_url,
-    is_postgres_url,
-    unavailable_error,
-    url_parts,
+from lessonkit.persistence.postgres_urls import (  # noqa: F401  (re-exported: postgres.describe_url(url) etc.)
+    PostgresConnectError, connect_error, describe_url, is_postgres_url, unavailable_error, url_parts,
 )
 
 __all__ = [

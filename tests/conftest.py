@@ -7,7 +7,7 @@ from typing import Iterator
 
 import pytest
 
-# Replay at speed 0 is forced for every pytest run by lessonkit's own pytest plugin (lessonkit/pytest_plugin.py,
+# Replay at speed 0 is forced for every pytest run by lessonkit's own pytest plugin (lessonkit/harness/pytest_plugin.py,
 # an installed entry point), so a single notebook run from any folder cannot go live either. Checked here too.
 assert os.environ.get("LESSONKIT_MODE") == "replay", "lessonkit's pytest plugin did not load: pip install -e ."
 

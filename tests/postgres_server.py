@@ -1,7 +1,7 @@
 """The Postgres the tests use: one throwaway cluster per run, from ``lessonkit.local_postgres``.
 
 The one mechanism for "is there a Postgres to test against?" (issue 11), shared by these fixtures and by
-lesson 07 under nbval (``lessonkit.pytest_plugin``, loaded by every pytest run, decides for both):
+lesson 07 under nbval (``lessonkit.harness.pytest_plugin``, loaded by every pytest run, decides for both):
 
 * no server binaries: the test is **skipped** saying why and the one command that installs them; with ``CI`` set
   (``CI=true``) it **fails** instead, so CI never passes without Postgres (as tests/browser does for Chromium);
@@ -18,7 +18,7 @@ import pytest
 
 from lessonkit import local_postgres
 from lessonkit.local_postgres import LocalPostgres
-from lessonkit.pytest_plugin import postgres_skip_or_fail
+from lessonkit.harness.pytest_plugin import postgres_skip_or_fail
 
 PostgresServer = LocalPostgres
 

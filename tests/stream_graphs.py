@@ -12,7 +12,7 @@ from langgraph.types import interrupt
 
 import lessonkit
 from lessonkit import checkpoints
-from lessonkit.recording import Cassette, Reply, Script, ScriptedCall, SearchReply
+from lessonkit.harness.recording import Cassette, Reply, Script, ScriptedCall, SearchReply
 
 ANSWER = "Los Angeles is warmer: about 27°C against 23°C in San Francisco."
 

@@ -10,7 +10,7 @@ from langchain_core.tools import tool
 
 import lessonkit
 from lessonkit import checkpoints
-from lessonkit.recording import Cassette, Reply, Script, ScriptedCall
+from lessonkit.harness.recording import Cassette, Reply, Script, ScriptedCall
 
 
 @tool

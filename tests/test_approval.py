@@ -11,7 +11,7 @@ from langgraph.types import Command
 import lessonkit
 from lessonkit import checkpoints
 from lessonkit.agent import REJECTED_TOOL_CALL, is_approval, rejection_messages
-from lessonkit.recording import Cassette, Reply, Script, ScriptedCall
+from lessonkit.harness.recording import Cassette, Reply, Script, ScriptedCall
 
 RAN: list[str] = []
 

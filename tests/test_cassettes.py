@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from lessonkit.cassettes import RecordMode, plan, use_cassette
-from lessonkit.recording.recorder import RecordMode as Run
+from lessonkit.harness.recording.recorder import RecordMode as Run
 from lessonkit.errors import ModeError, RecordingMissError
 from tests.openai_server import LocalServer
 

@@ -15,7 +15,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 
 from lessonkit import checkpoints as ck
-from lessonkit import sqlite_savers
+from lessonkit.persistence import sqlite_savers
 from lessonkit.errors import CheckpointPathError, LessonkitError, ThreadNotFoundError
 from tests.postgres_server import postgres_server, postgres_url  # noqa: F401  (fixtures: the postgres saver case)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from lessonkit import cli
+from lessonkit.harness import cli
 from tests.conftest import ROOT
 
 QUICKSTART = ROOT / "notebooks" / "00_quickstart.ipynb"

@@ -7,7 +7,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from lessonkit.execute import WIDGET_VIEW, without_widget_state
+from lessonkit.harness.execute import WIDGET_VIEW, without_widget_state
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 LESSONS = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))

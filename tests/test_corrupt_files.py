@@ -21,10 +21,10 @@ import pytest
 from langchain_openai import ChatOpenAI
 
 from lessonkit.errors import CorruptRecordingError, CorruptScriptError, LessonkitError
-from lessonkit.recording import Cassette, ReplayTransport, load_script
-from lessonkit.recording.cassette import response_from_dict
-from lessonkit.recording.transports import serve
-from lessonkit.recording.wire import json_body, sse_events
+from lessonkit.harness.recording import Cassette, ReplayTransport, load_script
+from lessonkit.harness.recording.cassette import response_from_dict
+from lessonkit.harness.recording.transports import serve
+from lessonkit.harness.recording.wire import json_body, sse_events
 from tests.conftest import ROOT
 
 RECORDING = ROOT / "notebooks" / "recordings" / "00_quickstart.json"

@@ -16,7 +16,7 @@ import lessonkit
 from lessonkit import checkpoints
 from lessonkit.panels import Dashboard
 from lessonkit.panels.report import STOPPED_STATUS, StepsBar, run_status, steps_at_end
-from lessonkit.recording import Cassette, Reply, Script, ScriptedCall
+from lessonkit.harness.recording import Cassette, Reply, Script, ScriptedCall
 from lessonkit.stream.events import NodeEnd, RunEnd, RunStart, Token
 
 STORY = " ".join(f"word{n}" for n in range(200))  # 200 chunks at 25 ms: five seconds if nobody stops it

@@ -16,7 +16,7 @@ import lessonkit
 from lessonkit import checkpoints
 from lessonkit.panels import Dashboard
 from lessonkit.panels.tools import ToolDecisionsPanel
-from lessonkit.recording import Cassette, Reply, Script, ScriptedCall
+from lessonkit.harness.recording import Cassette, Reply, Script, ScriptedCall
 from lessonkit.stream.adapters import StreamAdapter, tool_error_text
 from lessonkit.stream.events import ToolDecision, ToolEnd
 from lessonkit.stream.timings import compute_timings, format_timings

@@ -11,9 +11,9 @@ from langchain_core.messages import HumanMessage
 
 import lessonkit
 from lessonkit.errors import CorruptRecordingError, MissingKeyError, ModeError, RecordingMissError
-from lessonkit.modes import active_mode, replay_speed
-from lessonkit.recording import Reply, Script, ScriptedCall
-from lessonkit.recording.cassette import Cassette
+from lessonkit.harness.modes import active_mode, replay_speed
+from lessonkit.harness.recording import Reply, Script, ScriptedCall
+from lessonkit.harness.recording.cassette import Cassette
 
 def make_script() -> Script:
     """Two hand-written replies (a script hands each out once, so every test takes a fresh one)."""
@@ -151,8 +151,8 @@ def test_mode_switch(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_settings_round_trip_through_the_environment(tmp_path: Path) -> None:
-    from lessonkit.recording import RecordMode
-    from lessonkit.settings import VARIABLES, Settings
+    from lessonkit.harness.recording import RecordMode
+    from lessonkit.harness.settings import VARIABLES, Settings
 
     full = Settings(mode="record", replay_speed=0.5, record_policy="missing", script=tmp_path / "s.json",
                     recordings_dir=tmp_path / "rec", shown_as="notebooks/recordings", data_dir=tmp_path / "data",
@@ -175,7 +175,7 @@ def test_settings_round_trip_through_the_environment(tmp_path: Path) -> None:
     ({"LESSONKIT_RECORD_POLICY": "merge"}, "LESSONKIT_RECORD_POLICY='merge' is not a policy; use all or missing"),
 ])
 def test_settings_refuse_what_they_cannot_read(env: dict[str, str], message: str) -> None:
-    from lessonkit.settings import Settings
+    from lessonkit.harness.settings import Settings
 
     with pytest.raises(ModeError, match=message):
         Settings.from_env(env, front_end=False)
@@ -227,6 +227,6 @@ def test_a_miss_in_a_kernel_is_its_message_alone_not_a_traceback(tmp_path: Path)
 
 
 def test_ipython_still_has_showtraceback() -> None:
-    """lessonkit.cell_errors displays through InteractiveShell._showtraceback (private API canary)."""
+    """lessonkit.support.cell_errors displays through InteractiveShell._showtraceback (private API canary)."""
     from IPython.core.interactiveshell import InteractiveShell
-    assert callable(getattr(InteractiveShell, "_showtraceback", None)), "IPython moved _showtraceback: update lessonkit/cell_errors.py"
+    assert callable(getattr(InteractiveShell, "_showtraceback", None)), "IPython moved _showtraceback: update lessonkit/support/cell_errors.py"

@@ -19,7 +19,7 @@ from langchain_openai import ChatOpenAI
 import lessonkit
 from lessonkit import checkpoints
 from lessonkit.panels import Dashboard
-from lessonkit.recording import Cassette, RecordingTransport, ReplayTransport, Reply, Script
+from lessonkit.harness.recording import Cassette, RecordingTransport, ReplayTransport, Reply, Script
 from tests.conftest import ROOT
 from tests.openai_server import LocalServer
 
@@ -167,8 +167,8 @@ def test_unwritable_database_path_says_what_to_do(tmp_path: Path) -> None:
 
 
 def test_replayed_errors_wait_speed_times_the_recorded_retry_delay() -> None:
-    from lessonkit.recording.transports import serve
-    from lessonkit.recording.wire import ChatResponse
+    from lessonkit.harness.recording.transports import serve
+    from lessonkit.harness.recording.wire import ChatResponse
 
     error = ChatResponse(status=429, error_body="{}", captured_as="json", headers={"retry-after": "2"})
     assert serve(error, {}, 0.0, "sync").headers["retry-after-ms"] == "1"
@@ -180,7 +180,7 @@ def test_a_hanging_tool_times_out_into_an_error_the_model_sees(tmp_path: Path) -
     import threading
 
     from langchain_core.tools import tool
-    from lessonkit.recording import ScriptedCall
+    from lessonkit.harness.recording import ScriptedCall
 
     release = threading.Event()
 

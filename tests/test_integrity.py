@@ -21,10 +21,10 @@ from langchain_core.messages import HumanMessage
 import lessonkit
 from lessonkit import checkpoints
 from lessonkit.errors import CheckpointPathError, ModeError, RecordingNameError, RecordingNotCommittedError
-from lessonkit.execute import execute_notebook
-from lessonkit.files import atomic_write_text
-from lessonkit.modes import active_mode, replay_speed
-from lessonkit.recording.session import discard_all, final_errors, journal_path, merged
+from lessonkit.harness.execute import execute_notebook
+from lessonkit.support.files import atomic_write_text
+from lessonkit.harness.modes import active_mode, replay_speed
+from lessonkit.harness.recording.session import discard_all, final_errors, journal_path, merged
 from tests.openai_server import LocalServer, echo_responder
 from tests.test_cli import copy_lesson, lessonkit as run_cli
 from tests.test_errors import authored_lesson
@@ -353,7 +353,7 @@ def test_a_mistyped_mode_is_an_error_never_record_or_live(tmp_path: Path, monkey
         lessonkit.start("x", mode=mode, recordings_dir=tmp_path, announce=False)  # type: ignore[arg-type]
     assert "use one of: replay, live, record" in str(caught.value) and hint in str(caught.value)
     with pytest.raises(ModeError):
-        lessonkit.Lesson("x", mode, 0.0, lessonkit.recording.Cassette(tmp_path / "x.json"))  # type: ignore[arg-type]
+        lessonkit.Lesson("x", mode, 0.0, lessonkit.harness.recording.Cassette(tmp_path / "x.json"))  # type: ignore[arg-type]
     with pytest.raises(ModeError):
         active_mode({"LESSONKIT_MODE": mode})
     assert not (tmp_path / "x.json").exists()

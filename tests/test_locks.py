@@ -1,4 +1,4 @@
-"""lessonkit.locks: the lock file beside a database, real fcntl locks, real other processes."""
+"""lessonkit.persistence.locks: the lock file beside a database, real fcntl locks, real other processes."""
 from __future__ import annotations
 
 import asyncio
@@ -15,8 +15,9 @@ from typing import Any, Iterator
 
 import pytest
 
-from lessonkit import checkpoints, locks
-from lessonkit.locks import flock, lock_files
+from lessonkit import checkpoints
+from lessonkit.persistence import locks
+from lessonkit.persistence.locks import flock, lock_files
 from lessonkit.errors import DatabaseInUseError, ThreadBusyError
 from tests.conftest import ROOT
 
@@ -24,8 +25,8 @@ OTHER = locks.Owner(thread=-1)  # stands for another OS thread of this process
 
 
 def other_process(db: Path, body: str) -> subprocess.Popen[str]:
-    """A process that runs ``body`` (with ``db`` and lessonkit.locks in scope), prints "ready" and waits for a line."""
-    code = f"import sys\nfrom lessonkit import locks\ndb = {str(db)!r}\n{textwrap.dedent(body)}\nprint('ready', flush=True)\nsys.stdin.readline()\n"
+    """A process that runs ``body`` (with ``db`` and lessonkit.persistence.locks in scope), prints "ready" and waits for a line."""
+    code = f"import sys\nfrom lessonkit.persistence import locks\ndb = {str(db)!r}\n{textwrap.dedent(body)}\nprint('ready', flush=True)\nsys.stdin.readline()\n"
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, text=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
     return proc
@@ -181,11 +182,11 @@ def test_exclusive_goes_back_to_shared_for_this_process_savers(db: Path) -> None
     locks.register_saver_path(saver, db)  # what lessonkit's saver helpers do
     with locks.exclusive_database(db):  # this process's own savers do not block its wipe
         pass
-    wiper = subprocess.run([sys.executable, "-c", f"from lessonkit import locks\nwith locks.exclusive_database({str(db)!r}): pass"],
+    wiper = subprocess.run([sys.executable, "-c", f"from lessonkit.persistence import locks\nwith locks.exclusive_database({str(db)!r}): pass"],
                            cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert f"DatabaseInUseError: cannot start {str(db)!r} fresh: process {os.getpid()} has it open" in wiper.stderr
     locks.release_saver(saver)  # closed: another process may wipe it now
-    subprocess.run([sys.executable, "-c", f"from lessonkit import locks\nwith locks.exclusive_database({str(db)!r}): pass"],
+    subprocess.run([sys.executable, "-c", f"from lessonkit.persistence import locks\nwith locks.exclusive_database({str(db)!r}): pass"],
                    cwd=ROOT, check=True, timeout=60)
 
 

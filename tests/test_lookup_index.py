@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from lessonkit.errors import RecordingMissError
-from lessonkit.recording import Cassette
-from lessonkit.recording.canonical import canonical_request, request_key
+from lessonkit.harness.recording import Cassette
+from lessonkit.harness.recording.canonical import canonical_request, request_key
 from tests.conftest import ROOT
 
 RECORDINGS = ROOT / "notebooks" / "recordings"

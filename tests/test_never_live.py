@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from lessonkit.pytest_plugin import force_replay
+from lessonkit.harness.pytest_plugin import force_replay
 from tests.conftest import ROOT
 from tests.openai_server import LocalServer
 
@@ -33,7 +33,7 @@ def test_a_single_lesson_run_from_anywhere_with_keys_sends_nothing_upstream(serv
 
 
 def test_the_sanitizer_path_is_found_from_any_folder(tmp_path):
-    from lessonkit.pytest_plugin import anchored_args
+    from lessonkit.harness.pytest_plugin import anchored_args
     (tmp_path / "notebooks").mkdir()
     (tmp_path / "notebooks" / "sanitize.cfg").write_text("")
     elsewhere = tmp_path / "elsewhere"

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from lessonkit.errors import LessonkitError
-from lessonkit.execute import execute_notebook
-from lessonkit.solutions import solved_lesson, verdicts
-from lessonkit.new_lesson import lesson_name, with_row
+from lessonkit.harness.execute import execute_notebook
+from lessonkit.harness.solutions import solved_lesson, verdicts
+from lessonkit.harness.new_lesson import lesson_name, with_row
 from tests.test_cli import lessonkit
 
 

@@ -16,7 +16,7 @@ from lessonkit.panels import Dashboard, ThreadPanel, TokenPanel
 from lessonkit.panels.batching import Flusher
 from lessonkit.panels.text import AppendOnlyText
 from lessonkit.panels.thread import SHOWN_STEPS
-from lessonkit.recording import Cassette, Reply, Script
+from lessonkit.harness.recording import Cassette, Reply, Script
 from lessonkit.stream.events import ModelStart, RunEnd, Token
 from tests.stream_graphs import ANSWER, build, recorded
 from tests.widget_traffic import widget_bytes  # noqa: F401 (fixture)

@@ -1,4 +1,4 @@
-"""One run per thread across processes on one Postgres database: lessonkit.pg_locks on a real server (issue 11)."""
+"""One run per thread across processes on one Postgres database: lessonkit.persistence.pg_locks on a real server (issue 11)."""
 from __future__ import annotations
 
 import asyncio
@@ -13,9 +13,9 @@ import psycopg
 import pytest
 
 from lessonkit import checkpoints as ck
-from lessonkit import locks, runs
+from lessonkit.persistence import locks, runs
 from lessonkit.errors import ThreadBusyError
-from lessonkit.pg_locks import AdvisoryThreadLocks, advisory_key, application_name, key_parts
+from lessonkit.persistence.pg_locks import AdvisoryThreadLocks, advisory_key, application_name, key_parts
 from lessonkit.postgres import _lock_session
 from tests.postgres_server import postgres_server, postgres_url  # noqa: F401  (fixtures)
 from tests.test_checkpoints import ROOT, build_app, contents, say
@@ -116,7 +116,8 @@ def test_a_cancelled_async_try_never_leaks_the_lock(postgres_url):  # noqa: F811
 HOLDER = textwrap.dedent("""
     import sys
     sys.path.insert(0, {root!r})
-    from lessonkit import checkpoints as ck, runs
+    from lessonkit import checkpoints as ck
+    from lessonkit.persistence import runs
     saver = ck.postgres_saver({url!r})
     with runs.thread_run(saver, "shared"):
         print("held", flush=True)

@@ -9,7 +9,7 @@ import pytest
 from langgraph.graph import END, START, StateGraph
 
 from lessonkit import checkpoints as ck
-from lessonkit import runs
+from lessonkit.persistence import runs
 from lessonkit.errors import DatabaseUnavailableError
 from tests.postgres_server import postgres_server  # noqa: F401  (fixture)
 

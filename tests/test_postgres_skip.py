@@ -1,4 +1,4 @@
-"""The one mechanism for "no Postgres here" (lessonkit.pytest_plugin): skip saying why and how to install, fail under CI."""
+"""The one mechanism for "no Postgres here" (lessonkit.harness.pytest_plugin): skip saying why and how to install, fail under CI."""
 from __future__ import annotations
 
 import json

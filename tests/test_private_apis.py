@@ -3,9 +3,12 @@
 Where a public way exists lessonkit uses it (ipywidgets' ``get_view_spec()``, the savers' ``list``/``delete_thread``,
 their public ``conn``/``lock``); what stays private or raw is checked here:
 
-* ``threading._register_atexit`` (lessonkit.exit_hooks): exit hooks that must run before non-daemon threads are joined;
-* ``langchain_tavily._utilities.TavilySearchAPIWrapper`` (lessonkit.search): the wrapper the search tool records through;
+* ``threading._register_atexit`` (lessonkit.support.exit_hooks): exit hooks that must run before non-daemon threads are joined;
+* ``langchain_tavily._utilities.TavilySearchAPIWrapper`` (lessonkit.harness.search): the wrapper the search tool records through;
 * raw SQL on LangGraph's checkpoint tables (thread listing, and the table names ``foreign_reason`` trusts).
+
+Elsewhere, beside the code that leans on it: the ``checkpoint_ns`` string format a model call's task is read from
+(lessonkit.stream.checkpoint_ns; canary in tests/test_adapters.py) and DeltaChannel's internals (tests/test_long_threads.py).
 """
 from __future__ import annotations
 
@@ -19,15 +22,16 @@ from pathlib import Path
 import pytest
 from langchain_core.messages import HumanMessage
 
-from lessonkit import checkpoints, exit_hooks, postgres
+from lessonkit import checkpoints, postgres
+from lessonkit.support import exit_hooks
 from tests.postgres_server import postgres_server, postgres_url  # noqa: F401  (fixtures)
 
 # ---------------------------------------------------------------- threading._register_atexit
 
 EXIT_HOOK_BROKEN = (
-    "threading._register_atexit is gone or no longer runs before non-daemon threads are joined. lessonkit.exit_hooks "
+    "threading._register_atexit is gone or no longer runs before non-daemon threads are joined. lessonkit.support.exit_hooks "
     "falls back to atexit, which runs after that join: a process that leaves an AsyncSqliteSaver, a Postgres pool or "
-    "a Postgres lock session open now hangs at exit. Find CPython's replacement and use it in lessonkit/exit_hooks.py."
+    "a Postgres lock session open now hangs at exit. Find CPython's replacement and use it in lessonkit/support/exit_hooks.py."
 )
 
 
@@ -38,7 +42,7 @@ def test_threading_still_has_its_pre_join_exit_hooks() -> None:
 def test_a_hook_ends_a_non_daemon_thread_so_the_interpreter_exits() -> None:
     code = textwrap.dedent("""
         import threading
-        from lessonkit.exit_hooks import at_interpreter_exit
+        from lessonkit.support.exit_hooks import at_interpreter_exit
         stop = threading.Event()
         threading.Thread(target=stop.wait, daemon=False).start()  # as an unclosed aiosqlite connection's worker
         at_interpreter_exit(stop.set)
@@ -58,22 +62,22 @@ def test_tavily_wrapper_is_still_the_private_class_the_search_tool_takes() -> No
     try:
         from langchain_tavily._utilities import TavilySearchAPIWrapper
     except ImportError as error:
-        pytest.fail(f"langchain_tavily._utilities.TavilySearchAPIWrapper moved ({error}): lessonkit/search.py subclasses "
+        pytest.fail(f"langchain_tavily._utilities.TavilySearchAPIWrapper moved ({error}): lessonkit/harness/search.py subclasses "
                     "it to record and replay searches; import it from its new home there.")
     assert not hasattr(langchain_tavily, "TavilySearchAPIWrapper"), (
-        "langchain_tavily now exports TavilySearchAPIWrapper publicly: import it from there in lessonkit/search.py "
+        "langchain_tavily now exports TavilySearchAPIWrapper publicly: import it from there in lessonkit/harness/search.py "
         "(and drop this canary's private import).")
     assert TavilySearch.model_fields["api_wrapper"].annotation is TavilySearchAPIWrapper, (
         "TavilySearch.api_wrapper no longer takes langchain_tavily._utilities.TavilySearchAPIWrapper: "
-        "lessonkit.search.RecordedTavilyAPI must subclass what it takes now.")
+        "lessonkit.harness.search.RecordedTavilyAPI must subclass what it takes now.")
     for name in ("raw_results", "raw_results_async"):
         assert "query" in inspect.signature(getattr(TavilySearchAPIWrapper, name)).parameters, (
-            f"TavilySearchAPIWrapper.{name} changed shape: lessonkit.search.RecordedTavilyAPI overrides it.")
+            f"TavilySearchAPIWrapper.{name} changed shape: lessonkit.harness.search.RecordedTavilyAPI overrides it.")
 
 
 def test_the_search_tool_still_calls_the_wrapper_lessonkit_overrides(tmp_path: Path) -> None:
-    from lessonkit.recording import Cassette, Script, SearchReply
-    from lessonkit.search import recorded_search
+    from lessonkit.harness.recording import Cassette, Script, SearchReply
+    from lessonkit.harness.search import recorded_search
 
     cassette = Cassette(tmp_path / "search.json")
     hit = {"title": "SF weather", "url": "https://example.com/sf", "content": "sunny", "score": 0.9}

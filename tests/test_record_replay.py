@@ -14,7 +14,7 @@ from langchain_openai import ChatOpenAI
 
 import lessonkit
 from lessonkit.errors import ModeError
-from lessonkit.recording import Cassette, RecordingTransport, ReplayTransport
+from lessonkit.harness.recording import Cassette, RecordingTransport, ReplayTransport
 from tests.openai_server import LocalServer
 
 
@@ -88,7 +88,7 @@ def test_round_trip_sync_async_streamed_tools_usage(server: LocalServer, tmp_pat
 
 
 def test_keys_never_reach_the_recording(server: LocalServer, tmp_path: Path, fake_key: str) -> None:
-    from lessonkit.search import recorded_search
+    from lessonkit.harness.search import recorded_search
 
     path = tmp_path / "rec.json"
     cassette = Cassette(path)
@@ -137,7 +137,7 @@ def test_at_speed_replays_the_same_recording_at_another_pace() -> None:
 # ---------------------------------------------------------------- one Recorder decides (issue 13)
 
 def test_the_record_mode_decision_table() -> None:
-    from lessonkit.recording.recorder import Decision, RecordMode, decide, record_mode
+    from lessonkit.harness.recording.recorder import Decision, RecordMode, decide, record_mode
 
     table = {(mode, known): decide(mode, known) for mode in RecordMode for known in (False, True)}
     assert table == {
@@ -153,8 +153,8 @@ def test_the_record_mode_decision_table() -> None:
 
 
 def test_record_modes_map_to_how_the_recording_is_replaced() -> None:
-    from lessonkit.recording.recorder import RecordMode
-    from lessonkit.recording.session import commit_policy
+    from lessonkit.harness.recording.recorder import RecordMode
+    from lessonkit.harness.recording.session import commit_policy
 
     assert commit_policy(RecordMode.RECORD, whole_run=True) == commit_policy(RecordMode.AUTHOR, whole_run=True) == "all"
     assert commit_policy(RecordMode.RECORD, whole_run=False) == commit_policy(RecordMode.AUTHOR, whole_run=False) == "merge"
@@ -162,7 +162,7 @@ def test_record_modes_map_to_how_the_recording_is_replaced() -> None:
 
 
 def test_a_script_is_an_upstream_whose_answer_note_and_timing_reach_the_cassette_as_values(tmp_path: Path) -> None:
-    from lessonkit.recording import Answer, ChatTransport, Recorder, RecordMode, Reply, Script, ScriptUpstream
+    from lessonkit.harness.recording import Answer, ChatTransport, Recorder, RecordMode, Reply, Script, ScriptUpstream
 
     script = Script(replies=[Reply(content="scripted hello", note="hand-written", first_token_s=0.3, chunk_interval_s=0.1)])
     upstream = ScriptUpstream(script)

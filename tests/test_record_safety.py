@@ -18,7 +18,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from lessonkit.record_command import COMMIT_FILE, OWNER_FILE, STAGING_PREFIX, new_staging, recover
+from lessonkit.harness.record_command import COMMIT_FILE, OWNER_FILE, STAGING_PREFIX, new_staging, recover
 from tests.conftest import ROOT
 from tests.test_cli import copy_lesson, lessonkit
 
@@ -258,7 +258,7 @@ def test_a_file_that_is_not_a_recording_is_never_overwritten(tmp_path: Path) -> 
 def test_nbclient_still_has_the_exit_hook_lessonkit_unregisters() -> None:
     """execute._execute_in_worker unregisters NotebookClient._cleanup_kernel after a stop (private API canary)."""
     from nbclient import NotebookClient
-    assert callable(getattr(NotebookClient, "_cleanup_kernel", None)), "nbclient renamed _cleanup_kernel: update lessonkit/execute.py"
+    assert callable(getattr(NotebookClient, "_cleanup_kernel", None)), "nbclient renamed _cleanup_kernel: update lessonkit/harness/execute.py"
 
 
 @pytest.mark.parametrize("command", ["run", "record"])

@@ -9,8 +9,8 @@ from langchain_core.messages import HumanMessage
 
 import lessonkit
 from lessonkit import checkpoints
-from lessonkit.recording import Cassette, Reply, Script, ScriptedCall
-from lessonkit.recording import transports
+from lessonkit.harness.recording import Cassette, Reply, Script, ScriptedCall
+from lessonkit.harness.recording import transports
 
 ANSWER = "San Francisco is mild today, around 18°C with a light breeze."
 
@@ -24,7 +24,7 @@ def record_with_invoke(tmp_path: Path) -> Path:
     """Record the agent's turn through graph.invoke: the node's model call is *not* streamed."""
     rec = tmp_path / "rec"
     s = script()
-    from lessonkit.recording.authoring import SearchReply
+    from lessonkit.harness.recording.authoring import SearchReply
 
     s.searches.append(SearchReply("sf weather", {"query": "sf weather", "results": [{"title": "t", "url": "u", "content": "18C", "score": 1.0}]}))
     lesson = lessonkit.Lesson("forms", "record", 0.0, Cassette(rec / "forms.json"), script=s)

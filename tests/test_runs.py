@@ -1,4 +1,4 @@
-"""One run at a time per thread (lessonkit.runs): real processes, tasks and threads on real SQLite files.
+"""One run at a time per thread (lessonkit.persistence.runs): real processes, tasks and threads on real SQLite files.
 
 Without the lock, 4 writers x 10 turns on one thread keep about half of the 40 questions and raise
 nothing: concurrent runs start from the same checkpoint and the last save wins.
@@ -32,9 +32,10 @@ from langgraph.graph import START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
 import lessonkit
-from lessonkit import checkpoints, locks, runs
-from lessonkit.runs import claims, decisions
-from lessonkit.runs import guarded as guarded_module
+from lessonkit import checkpoints
+from lessonkit.persistence import locks, runs
+from lessonkit.persistence.runs import claims, decisions
+from lessonkit.persistence.runs import guarded as guarded_module
 from lessonkit.agent import AgentState
 from lessonkit.errors import ThreadBusyError, ThreadIdError
 from tests.conftest import ROOT
@@ -588,7 +589,7 @@ def test_good_thread_ids_pass(good: str) -> None:
 # ---------------------------------------------------------------- (g) what the guard relies on in LangGraph
 
 def test_private_langgraph_apis_the_guard_relies_on() -> None:
-    """Fails loudly when a LangGraph upgrade moves what lessonkit/runs/guarded.py uses (then revisit guard() and _run_config)."""
+    """Fails loudly when a LangGraph upgrade moves what lessonkit/persistence/runs/guarded.py uses (then revisit guard() and _run_config)."""
     import langgraph._internal._config as langgraph_config
 
     assert guarded_module._run_config is langgraph_config.ensure_config

@@ -8,7 +8,7 @@ import pytest
 
 import lessonkit
 from lessonkit.errors import RecordingMissError
-from lessonkit.recording import Cassette
+from lessonkit.harness.recording import Cassette
 from tests.openai_server import LocalServer
 
 
@@ -56,7 +56,7 @@ def test_a_search_miss_in_replay_names_the_query_and_the_nearest_recorded_search
 
 
 def test_the_nearest_recorded_request_is_the_edited_turn_not_the_turn_before() -> None:
-    from lessonkit.recording.canonical import similarity
+    from lessonkit.harness.recording.canonical import similarity
     system = {"role": "system", "content": "be brief"}
     def request(*messages):
         return {"model": "gpt-4o", "messages": [system, *messages]}
@@ -74,7 +74,7 @@ def test_chat_and_search_go_through_one_recorder(tmp_path: Path) -> None:
 
     from langchain_core.messages import HumanMessage
 
-    from lessonkit.recording import Reply, Script, SearchReply
+    from lessonkit.harness.recording import Reply, Script, SearchReply
 
     script = Script(replies=[Reply(content="hi")], searches=[SearchReply("sf", {"results": ["scripted sf"]}, 0.25)])
     lesson = lessonkit.Lesson("s", "record", 0.0, Cassette(tmp_path / "s.json"), script=script)

@@ -24,10 +24,10 @@ from langchain_openai import ChatOpenAI
 import lessonkit
 from lessonkit import checkpoints
 from lessonkit.agent import rejection_messages
-from lessonkit.recording import Cassette, Reply, Script, ScriptedCall
-from lessonkit.recording.live import RedactingTransport, proxy_mounts
-from lessonkit.redact import redact, redact_data, redact_exception, redacted_errors
-from lessonkit.search import LessonTavilySearch, recorded_search
+from lessonkit.harness.recording import Cassette, Reply, Script, ScriptedCall
+from lessonkit.harness.recording.live import RedactingTransport, proxy_mounts
+from lessonkit.support.redact import redact, redact_data, redact_exception, redacted_errors
+from lessonkit.harness.search import LessonTavilySearch, recorded_search
 from tests.openai_server import LocalServer, leaky_server, masked_key
 
 ORG_ID = "org-" + "LkTest" * 4  # 24 mixed-case alphanumerics, like a real one
@@ -307,7 +307,7 @@ def test_a_search_failing_upstream_while_recording_fails_the_run_with_its_cause(
                                                                                  asynchronous: bool) -> None:
     import asyncio
 
-    from lessonkit.search import SearchUpstreamError
+    from lessonkit.harness.search import SearchUpstreamError
     server = leaky_server(401)
     cassette = Cassette(tmp_path / "r.json")
     try:
@@ -337,7 +337,7 @@ def test_ordinary_prose_is_left_alone(prose: str) -> None:
 
 def test_a_request_quoting_a_key_shape_replays_after_reloading(tmp_path: Path) -> None:
     """Stored and looked-up requests are redacted alike, so the answer is found again."""
-    from lessonkit.recording import Cassette
+    from lessonkit.harness.recording import Cassette
     body = {"model": "gpt-4o", "messages": [{"role": "user", "content": "is sk-proj-" + "A1b2C3d4" * 3 + " a key?"}]}
     cassette = Cassette(tmp_path / "r.json")
     cassette.add("chat", body, {"status": 200, "chunks": []}, "authored")
@@ -346,7 +346,7 @@ def test_a_request_quoting_a_key_shape_replays_after_reloading(tmp_path: Path) -
 
 
 def test_a_password_in_a_database_url_is_redacted_wherever_it_appears():
-    from lessonkit.redact import redact
+    from lessonkit.support.redact import redact
     password = "Pg-" + "pass-1234"
     text = f"connection to postgresql://alice:{password}@db:5432/class failed; postgres://bob:{password}@h/x"
     out = redact(text, {})

@@ -6,9 +6,11 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from lessonkit.execute import execute_notebook
-from lessonkit.pytest_plugin import MARKER, notebook_requires
-from lessonkit.solutions import SolutionsError, exercise_cells, parse_solutions, solved, solved_lesson, solutions_path, verdicts
+from lessonkit.harness.execute import execute_notebook
+from lessonkit.harness.pytest_plugin import MARKER, notebook_requires
+from lessonkit.harness.solutions import (
+    SolutionsError, exercise_cells, parse_solutions, solved, solved_lesson, solutions_path, verdicts,
+)
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 WITH_EXERCISES = [p for p in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")) if exercise_cells(nbformat.read(p, as_version=4))]

@@ -1,4 +1,4 @@
-"""The usage ledger (lessonkit/usage.py): which recorded answers a full replay run used, and what doctor says."""
+"""The usage ledger (lessonkit/harness/usage.py): which recorded answers a full replay run used, and what doctor says."""
 from __future__ import annotations
 
 import datetime as dt
@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from lessonkit import usage
-from lessonkit.recording import Cassette
-from lessonkit.recording.session import PendingCassette
-from lessonkit.usage_pytest import whole_lesson_passed
+from lessonkit.harness import usage
+from lessonkit.harness.recording import Cassette
+from lessonkit.harness.recording.session import PendingCassette
+from lessonkit.harness.usage_pytest import whole_lesson_passed
 from tests.conftest import ROOT
 
 WHEN = dt.datetime(2025, 3, 4, 5, 6, 7)
@@ -158,16 +158,16 @@ def test_ledgers_of_lessons_missing_here_are_kept(tmp_path: Path) -> None:
 
 
 def test_the_nbval_internals_the_usage_hooks_use_still_exist() -> None:
-    """lessonkit/usage_pytest.py reaches into nbval (no public hook runs code in a lesson's kernel): fail loudly if they move."""
+    """lessonkit/harness/usage_pytest.py reaches into nbval (no public hook runs code in a lesson's kernel): fail loudly if they move."""
     import inspect
 
     from nbval.kernel import RunningKernel
     from nbval.plugin import IPyNbFile
 
     for name in ("execute_cell_input", "await_reply", "is_alive"):
-        assert callable(getattr(RunningKernel, name, None)), f"nbval's RunningKernel has no {name} any more: update lessonkit/usage_pytest.py"
+        assert callable(getattr(RunningKernel, name, None)), f"nbval's RunningKernel has no {name} any more: update lessonkit/harness/usage_pytest.py"
     source = inspect.getsource(IPyNbFile)
-    assert "self.kernel =" in source and "self.nb =" in source, "nbval's IPyNbFile no longer keeps .kernel/.nb: update lessonkit/usage_pytest.py"
+    assert "self.kernel =" in source and "self.nb =" in source, "nbval's IPyNbFile no longer keeps .kernel/.nb: update lessonkit/harness/usage_pytest.py"
 
 
 # ---------------------------------------------------------------- pytest --nbval, for real

@@ -18,7 +18,7 @@ import pytest
 from langchain_core.messages import HumanMessage
 from langchain_openai import ChatOpenAI
 
-from lessonkit.recording import Cassette, RecordingTransport, ReplayTransport
+from lessonkit.harness.recording import Cassette, RecordingTransport, ReplayTransport
 from tests.openai_server import LocalServer, twin_responder
 
 HEAD = {"id": "chatcmpl-fidelity", "created": 1_700_000_000, "model": "gpt-4o-2024-08-06", "system_fingerprint": "fp_fidelity",

@@ -15,7 +15,7 @@ import pytest
 from langchain_core.messages import HumanMessage
 from langchain_openai import ChatOpenAI
 
-from lessonkit.recording import Cassette, RecordingTransport, ReplayTransport
+from lessonkit.harness.recording import Cassette, RecordingTransport, ReplayTransport
 from tests.conftest import SHARED
 from tests.openai_server import LocalServer
 

@@ -15,7 +15,7 @@ from typing import Any, Mapping
 import ipywidgets as widgets
 from IPython.display import display
 
-from ..explain import explain_error
+from .explain import explain_error
 from ..stream.adapters import Source, watch
 from ..stream.events import ModelEnd, NodeEnd, RunEnd, RunStart, StreamEvent, Token, ToolEnd
 from ..stream.timings import compute_timings, format_timings

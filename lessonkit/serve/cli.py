@@ -1,6 +1,6 @@
 """``lessonkit serve``: the lesson agent on 127.0.0.1:8000, replayed unless keys say otherwise.
 
-``add_arguments`` fills the subparser ``lessonkit/cli.py`` creates, and ``main(args)`` runs it, so the
+``add_arguments`` fills the subparser ``lessonkit/harness/cli.py`` creates, and ``main(args)`` runs it, so the
 top-level CLI holds only one line for this command.
 """
 from __future__ import annotations
@@ -10,8 +10,8 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from lessonkit.modes import active_mode, load_env, parse_mode
-from lessonkit.settings import VARIABLES
+from lessonkit.harness.modes import active_mode, load_env, parse_mode
+from lessonkit.harness.settings import VARIABLES
 
 from .auth import TokensFileError, bind_refusal, load_tokens, loosely_readable
 from .settings import LESSON_NAME, ServeSettings

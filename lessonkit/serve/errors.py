@@ -16,7 +16,7 @@ from starlette.requests import HTTPConnection
 from starlette.routing import Match
 
 from lessonkit.errors import ThreadBusyError, ThreadIdError, ThreadNotFoundError
-from lessonkit.redact import redact, redact_data
+from lessonkit.support.redact import redact, redact_data
 
 from .threads import CheckpointNotFoundError
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from typing import Any, Iterable, Literal, Mapping
 
-from lessonkit.redact import redact, redact_data
+from lessonkit.support.redact import redact, redact_data
 from lessonkit.stream.events import (
     CheckpointSaved, Custom, InterruptRaised, ModelEnd, ModelStart, NodeEnd, NodeStart, StreamEvent, Token, ToolDecision,
     ToolEnd, ToolStart,

@@ -27,7 +27,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection
 
 from lessonkit.errors import ThreadIdError
-from lessonkit.runs import validate_thread_id
+from lessonkit.persistence.runs import validate_thread_id
 
 from .auth import bearer_token, is_loopback
 

@@ -26,9 +26,9 @@ from typing import Any
 import httpx
 
 from lessonkit.postgres import is_postgres_url
-from lessonkit.redact import redact
+from lessonkit.support.redact import redact
 
-from lessonkit.settings import Settings
+from lessonkit.harness.settings import Settings
 
 STARTUP_LIMIT_S = 60.0
 STOP_LIMIT_S = 15.0

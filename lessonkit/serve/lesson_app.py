@@ -16,8 +16,8 @@ from fastapi import FastAPI
 
 from lessonkit import build_agent, checkpoints
 from lessonkit.lesson import start
-from lessonkit.modes import Mode
-from lessonkit.settings import VARIABLES, raw
+from lessonkit.harness.modes import Mode
+from lessonkit.harness.settings import VARIABLES, raw
 from lessonkit.postgres import describe_url, is_postgres_url
 
 from .app import Resources, create_app_with

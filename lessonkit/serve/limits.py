@@ -25,7 +25,7 @@ from typing import Any
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from lessonkit.redact import TOKEN, extra_secrets, redact
+from lessonkit.support.redact import TOKEN, extra_secrets, redact
 
 from .metrics import Metrics
 from .settings import ServeSettings

@@ -5,7 +5,7 @@ Why a task and a log instead of streaming the graph inside the HTTP handler:
 - the run must outlive its connection when the client asks (``on_disconnect="continue"``), and a
   client that reconnects with ``Last-Event-ID`` must get exactly what it missed: so every wire event
   is appended to the run's log with the next id (1, 2, 3, ...), and subscribers read the log;
-- one run per thread, across processes: the task holds ``lessonkit.runs.athread_run`` for the whole
+- one run per thread, across processes: the task holds ``lessonkit.persistence.runs.athread_run`` for the whole
   run, and the guarded graph inside re-enters that lock instead of waiting for itself;
 - cancel (a WebSocket ``cancel``, the last subscriber leaving) and the timeout are one
   ``task.cancel()`` away, and always end the log with one terminal event (``end`` or ``error``).
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lessonkit.errors import DatabaseUnavailableError, ThreadBusyError
-from lessonkit.runs import Multitask, athread_run
+from lessonkit.persistence.runs import Multitask, athread_run
 from lessonkit.stream.adapters import watch
 from lessonkit.stream.events import InterruptRaised, RunEnd, RunStart, ToolDecision
 

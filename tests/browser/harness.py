@@ -73,7 +73,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Iterable, Mapping, Sequence
 
-from lessonkit.record_command import pid_alive
+from lessonkit.harness.record_command import pid_alive
 
 CHROMIUM_PATH = os.environ.get("LESSONKIT_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS: tuple[str, ...] = (

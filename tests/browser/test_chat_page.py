@@ -20,7 +20,7 @@ from langchain_core.messages import HumanMessage
 
 import lessonkit
 from lessonkit import checkpoints
-from lessonkit.recording import Cassette, Reply, Script, ScriptedCall, SearchReply
+from lessonkit.harness.recording import Cassette, Reply, Script, ScriptedCall, SearchReply
 from lessonkit.serve.lesson_app import LessonServe, create_lesson_app
 from lessonkit.serve.settings import LESSON_NAME, ServeSettings
 from tests.browser.harness import CHROMIUM_ARGS, CHROMIUM_PATH, VIEWPORT

@@ -12,7 +12,7 @@ from langgraph.types import Command
 
 import lessonkit
 from lessonkit import checkpoints
-from lessonkit.recording import Cassette, Reply, Script, ScriptedCall, SearchReply
+from lessonkit.harness.recording import Cassette, Reply, Script, ScriptedCall, SearchReply
 from lessonkit.serve.settings import LESSON_NAME
 
 QUESTION = "What is the weather in sf?"

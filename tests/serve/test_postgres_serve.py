@@ -20,7 +20,7 @@ from langchain_core.messages import HumanMessage
 
 import lessonkit
 from lessonkit import checkpoints
-from lessonkit.recording import Cassette, Reply, Script
+from lessonkit.harness.recording import Cassette, Reply, Script
 from lessonkit.serve.instances import start_instance
 from tests.postgres_server import postgres_server, postgres_url  # noqa: F401  (fixtures)
 from tests.serve.sse_client import read_events, types

@@ -156,7 +156,7 @@ def test_busy_thread_is_409_or_waits_with_enqueue(served: Served, gate: Gate) ->
 
 
 def test_a_lock_held_by_another_connection_is_409(served: Served, module_tmp: Path) -> None:
-    from lessonkit.runs import thread_run
+    from lessonkit.persistence.runs import thread_run
 
     other = checkpoints.sqlite_saver(module_tmp / "gated.db")
     try:
