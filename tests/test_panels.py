@@ -14,12 +14,13 @@ import lessonkit
 from lessonkit import checkpoints
 from lessonkit.panels import Dashboard, ThreadPanel, TokenPanel
 from lessonkit.panels.batching import Flusher
-from lessonkit.panels.text import AppendOnlyText
+from lessonkit.panels.stream_text import StreamText
+from bench.comm_bytes import CountingComm
 from lessonkit.panels.thread import SHOWN_STEPS
 from lessonkit.harness.recording import Cassette, Reply, Script
 from lessonkit.stream.events import ModelStart, RunEnd, Token
 from tests.stream_graphs import ANSWER, build, recorded
-from tests.widget_traffic import widget_bytes  # noqa: F401 (fixture)
+from tests.widget_traffic import widget_bytes, widget_messages  # noqa: F401 (fixtures)
 
 QUESTION = {"messages": [HumanMessage("Which is warmer, LA or SF?")]}
 
@@ -80,7 +81,8 @@ def test_bytes_sent_grow_linearly_with_the_text(widget_bytes: list[int]) -> None
     small, _ = feed_tokens(widget_bytes, 4_000)
     large, text = feed_tokens(widget_bytes, 16_000)
     assert large / small < 5  # 4× the text costs about 4× the bytes (quadratic would be ~16×)
-    assert large < 4 * len(text)  # at ~250 new characters a flush (about 1,000 tokens/s at 20 flushes/s)
+    assert large < 1.6 * len(text)  # at ~250 new characters a flush: each character once, plus ~80 B a flush and the card
+    assert (large - small) / (len(text) * 0.75) < 1.35  # what one more character costs: itself and its share of a delta
 
 
 def test_naive_per_token_value_updates_are_quadratic(widget_bytes: list[int]) -> None:
@@ -95,16 +97,86 @@ def test_naive_per_token_value_updates_are_quadratic(widget_bytes: list[int]) ->
     assert sum(widget_bytes) - start > 100 * len(value)
 
 
-def test_append_only_text_rolls_over_into_frozen_segments() -> None:
-    text = AppendOnlyText()
-    words = " ".join(f"word{n}" for n in range(600))
+def deltas() -> list[Any]:
+    """The custom messages sent so far (the ``widget_messages`` fixture keeps them)."""
+    return [data["content"] for kind, data in CountingComm.messages if kind == "comm_msg" and data.get("method") == "custom"]
+
+
+def updates() -> list[Any]:
+    return [data for kind, data in CountingComm.messages if kind == "comm_msg" and data.get("method") == "update"]
+
+
+@pytest.mark.usefixtures("widget_messages")
+def test_stream_text_sends_each_appended_character_once_as_a_delta() -> None:
+    text = StreamText("lk-text", "lk-answer")
+    words = " ".join(f"word{n} <b>&amp;</b>" for n in range(300))
     for start in range(0, len(words), 7):
         text.append(words[start:start + 7])
+        if start % 70 == 0:
+            text.sync()
+    assert text.text == words and text.value != words  # the text form has what is not sent yet
+    text.sync()
+    sent = deltas()
+    assert "".join(piece for _, piece in sent) == words  # raw text (the browser sets it as DOM text), once
+    assert [at for at, _ in sent] == [sum(len(piece) for _, piece in sent[:i]) for i in range(len(sent))]
+    assert updates() == []  # the kernel's value is kept whole without being resent...
+    assert text.value == words and text.get_state()["value"] == words  # ...so a reload's state request gets it all
+    text.sync()
+    assert len(deltas()) == len(sent)  # nothing new, nothing sent
+
+
+@pytest.mark.usefixtures("widget_messages")
+def test_property_lock_canary_for_stream_text() -> None:
+    """StreamText relies on ipywidgets' private ``_lock_property`` to keep ``value`` without echoing it: fail loudly if it moves."""
+    import ipywidgets as widgets
+
+    assert hasattr(widgets.Widget, "_lock_property"), "ipywidgets dropped Widget._lock_property: StreamText._set_quietly needs another way"
+    html = widgets.HTML()
+    with html._lock_property(value="kept"):
+        html.value = "kept"
+    assert html.value == "kept" and updates() == []
+    html.value = "sent"  # outside the lock the usual update goes out: the canary can tell the two apart
+    assert [d["state"] for d in updates()] == [{"value": "sent"}]
+
+
+@pytest.mark.usefixtures("widget_messages")
+def test_stream_text_counts_offsets_as_the_browser_does_and_answers_a_view_that_missed_a_delta() -> None:
+    text = StreamText()
+    for piece in ("café ", "😀 ", "ok"):  # the emoji is two UTF-16 units in a browser's string
+        text.append(piece)
         text.sync()
-    assert text.value == words
-    segments = [s.value for row in text.box.children for s in row.children]
-    assert len(segments) > 3 and all(len(s) <= text.segment_limit() + 7 for s in segments)
-    assert "".join(segments) == words.replace("&", "&amp;")
+    assert [at for at, _ in deltas()] == [0, 5, 8]
+    text.comm.handle_msg({"content": {"data": {"method": "custom", "content": {"from": 5}}}, "buffers": []})
+    assert deltas()[-1] == [5, "😀 ok"]  # the rest, from where that view's text ends
+    text.comm.handle_msg({"content": {"data": {"method": "custom", "content": {"from": 10}}}, "buffers": []})
+    text.comm.handle_msg({"content": {"data": {"method": "custom", "content": "junk"}}, "buffers": []})
+    assert len(deltas()) == 4  # an up-to-date view or a stray message gets nothing
+
+
+@pytest.mark.usefixtures("widget_messages")
+def test_a_call_that_only_asks_for_tools_opens_no_answer_widget_and_first_text_rides_in_the_opening() -> None:
+    panel = TokenPanel()
+    panel.on_event(ModelStart(t=0.0, call_id="c1", node="llm", step=1))
+    for piece in ('{"query": ', '"la vs sf"}'):
+        panel.on_event(Token(t=0.0, call_id="c1", text=piece, token_kind="tool_args", tool_call_index=0, tool_name="tavily_search"))
+    panel.sync()
+    call = panel.calls["c1"]
+    assert call.answer is None and [type(w).__name__ for w in call.card.children] == ["HTML", "HTML", "StreamText"]
+    opened = [d["state"] for k, d in CountingComm.messages if k == "comm_open" and d["state"].get("_model_name") == "AnyModel"]
+    assert [o["value"] for o in opened] == ['{"query": '] and deltas() == [[10, '"la vs sf"}']]
+    panel.on_event(Token(t=0.0, call_id="c1", text="LA is warmer."))
+    panel.sync()
+    assert call.card.children[1] is call.answer and call.answer.value == "LA is warmer."  # under the heading, above the tool line
+    assert panel.text() == '[llm · step 1] LA is warmer.\n  → tavily_search({"query": "la vs sf"})'
+
+
+def test_stream_text_ships_its_module_in_the_package_and_keeps_the_css_classes() -> None:
+    text = StreamText("lk-text", "lk-args")
+    module = text.get_state()["_esm"]
+    assert "msg:custom" in module and "createTextNode" in module and "innerHTML" not in module  # text, never markup
+    assert "save_changes" not in module  # the browser's copy of value is never sent back over the kernel's
+    assert text._dom_classes == ("lk-text", "lk-args") and StreamText()._dom_classes == ("lk-text",)
+    assert "static/*.js" in Path(lessonkit.__file__).parents[1].joinpath("pyproject.toml").read_text()
 
 
 def dashboard_run(tmp_path: Path, via: str = "astream") -> tuple[Dashboard, Any]:
@@ -232,27 +304,6 @@ def test_thread_panel_widget_shows_the_newest_steps_of_a_long_thread() -> None:
     assert len(panel.steps) == 90 and panel.history.value.count("<details>") == SHOWN_STEPS
     assert "30 earlier steps not shown" in panel.history.value and "question 29" in panel.history.value
     assert "question 0" in panel.text()  # the text form keeps every step
-
-
-def test_lean_widgets_leave_out_only_traits_still_at_their_defaults(widget_bytes: list[int]) -> None:
-    """What a lean widget does not send, the browser fills from its defaults: so it must be the default."""
-    from lessonkit.panels.lean import LeanBox, LeanHTML, LeanVBox
-
-    panel = TokenPanel()
-    panel.on_event(ModelStart(t=0.0, call_id="c1", node="llm", step=1))
-    for n in range(400):
-        panel.on_event(Token(t=0.0, call_id="c1", text=f" w{n:03d}"))
-        if n % 40 == 0:
-            panel.sync()
-    panel.sync()
-    call = panel.calls["c1"]
-    lean = [call.head, call.card, call.answer.box, *call.answer.box.children, *(s for row in call.answer.box.children for s in row.children)]
-    assert len(lean) > 6 and all(isinstance(w, (LeanHTML, LeanBox, LeanVBox)) for w in lean)
-    for widget in lean:
-        left_out = set(widget.traits(sync=True)) - set(widget.keys)
-        assert left_out and left_out <= widget.unsynced
-        for name in left_out:
-            assert getattr(widget, name) == widget.trait_defaults(name), f"{type(widget).__name__}.{name} was set but is never sent"
 
 
 def test_the_tool_column_says_no_tool_calls_until_there_is_one() -> None:

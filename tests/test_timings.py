@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 
 from pytest import approx
@@ -16,7 +17,7 @@ def model_call(call_id: str, start: float, tokens: list[tuple[float, str, str]],
                inp: int | None, out: int | None, calls: tuple[dict[str, Any], ...] = ()) -> list[StreamEvent]:
     text = "".join(t for _, t, kind in tokens if kind == "text")
     return [
-        ModelStart(t=start, call_id=call_id, node="llm", step=step),
+        ModelStart(t=start, call_id=call_id, node="llm", step=step, model="gpt-4o"),
         *(Token(t=at, call_id=call_id, text=piece, token_kind=kind) for at, piece, kind in tokens),  # type: ignore[arg-type]
         ModelEnd(t=end, call_id=call_id, node="llm", step=step, text=text, chunks=len(tokens) + 2, input_tokens=inp, output_tokens=out, finish_reason="stop", tool_calls=calls),
     ]
@@ -58,10 +59,11 @@ def test_run_totals() -> None:
 def test_format_timings_exact_text() -> None:
     assert format_timings(compute_timings(run_a())).splitlines() == [
         "Timings: 2 model calls, 1 tool call",
-        "model  llm#1   ttft 0.45 s  dur 0.95 s  in 151  out 20  40.0 tok/s",
+        "model  llm#1   ttft 0.45 s  dur 0.95 s  in 151  out 20  40.0 tok/s  $0.00058",
         "tool   search  dur 0.80 s",
-        "model  llm#2   ttft 0.30 s  dur 0.50 s  in 190  out 5  25.0 tok/s",
+        "model  llm#2   ttft 0.30 s  dur 0.50 s  in 190  out 5  25.0 tok/s  $0.00053",
         "total  wall 2.60 s  model 1.45 s  tool 0.80 s  other 0.35 s  in 341  out 25  ttft 2.30 s",
+        "cost   $0.0011 for 2 model calls (USD, genai-prices 0.2.3 price table, offline)",
     ]
 
 
@@ -74,7 +76,7 @@ def test_text_is_the_same_once_times_are_masked() -> None:
     slow, fast = format_timings(compute_timings(run_a(shift=1.7))), format_timings(compute_timings(run_a()))
     assert slow != fast
     assert sanitize(slow) == sanitize(fast)
-    assert sanitize(fast).splitlines()[1] == "model  llm#1   ttft T  dur T  in 151  out 20  RATE"
+    assert sanitize(fast).splitlines()[1] == "model  llm#1   ttft T  dur T  in 151  out 20  RATE  $0.00058"
 
 
 def test_cancelled_run_ends_open_calls_at_the_last_event() -> None:
@@ -83,7 +85,7 @@ def test_cancelled_run_ends_open_calls_at_the_last_event() -> None:
     (call,) = compute_timings(events).calls
     assert (call.incomplete, call.end, call.chunks, call.output_tokens, call.tokens_per_second) == (True, 1.20, 2, None, None)
     assert format_timings(compute_timings(events)).splitlines()[1] == (
-        "model  llm#1  ttft 0.40 s  dur 1.00 s  in -  out -  - tok/s  incomplete"
+        "model  llm#1  ttft 0.40 s  dur 1.00 s  in -  out -  - tok/s  no usage  incomplete"
     )
     running = compute_timings(events[:-1])  # mid-run, as the live panel sees it
     assert (running.complete, running.run_end, running.calls[0].end) == (False, 0.90, 0.90)
@@ -143,3 +145,18 @@ def test_turn_totals() -> None:
     o = totals.overall
     assert (o.turn, o.model_calls, o.tool_calls, o.input_tokens, o.output_tokens) == (None, 3, 1, 741, 25)
     assert (o.wall_time, o.model_time, o.tool_time) == (approx(3.3), approx(1.85), approx(0.8))
+
+
+def test_cost_per_call_and_per_turn_in_the_text_and_the_table() -> None:
+    """Each model row ends with its price; the turn's cost closes the text and sits under the panel's table."""
+    from lessonkit.panels.timings import table_html
+
+    unknown = [replace(e, model="my-fine-tune") if isinstance(e, ModelEnd) and e.call_id == "m1" else e for e in run_a()]
+    text = format_timings(compute_timings(unknown)).splitlines()
+    assert text[1].endswith("40.0 tok/s  unknown price") and text[3].endswith("$0.00053")
+    assert text[-1].startswith("cost   at least $0.00053 for 2 model calls, 1 with unknown price: my-fine-tune is not in the price table")
+    html = table_html(compute_timings(run_a()))
+    assert "<th>cost</th>" in html and "title='priced as openai gpt-4o'>$0.00058</td>" in html
+    assert "This turn cost <b>$0.0011</b>" in html and "genai-prices" in html
+    no_model = table_html(compute_timings([*run_a()[:1], ModelEnd(t=0.5, call_id="x", node="llm", step=1, text="", chunks=1, input_tokens=1, output_tokens=1)]))
+    assert "title='a call&#x27;s model is not known'>unknown price</td>" in no_model  # the reason on hover, quotes escaped

@@ -1,7 +1,7 @@
-"""The ``widget_bytes`` fixture: every comm message a widget would send, in bytes, without a browser."""
+"""Fixtures that route every new widget's comm through CountingComm: what widgets would send, without a browser."""
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Any, Iterator
 
 import comm
 import pytest
@@ -11,7 +11,16 @@ from bench.comm_bytes import CountingComm
 
 @pytest.fixture
 def widget_bytes(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
-    """Route every new widget's comm through CountingComm; yields the list of message sizes."""
-    CountingComm.sent = []
+    """Every message's size in bytes, in order."""
+    CountingComm.reset()
     monkeypatch.setattr(comm, "create_comm", lambda *args, **kwargs: CountingComm(*args, **kwargs))
     yield CountingComm.sent
+
+
+@pytest.fixture
+def widget_messages(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, Any]]]:
+    """Every message as ``(msg_type, data)`` (data as the browser would parse it), in order."""
+    CountingComm.reset(keep=True)
+    monkeypatch.setattr(comm, "create_comm", lambda *args, **kwargs: CountingComm(*args, **kwargs))
+    yield CountingComm.messages
+    CountingComm.reset()

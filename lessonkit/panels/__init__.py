@@ -1,8 +1,9 @@
-"""ipywidgets panels (core widgets only): tokens, tool decisions, timings, thread history, dashboard."""
+"""Live panels: tokens, tool decisions, timings (with cost), the graph, thread history, and the dashboard that holds them."""
 from .dashboard import Dashboard, RunReport
+from .graph import GraphPanel
 from .thread import ThreadPanel
 from .timings import TimingsPanel
 from .tokens import TokenPanel
 from .tools import ToolDecisionsPanel
 
-__all__ = ["Dashboard", "RunReport", "ThreadPanel", "TimingsPanel", "TokenPanel", "ToolDecisionsPanel"]
+__all__ = ["Dashboard", "GraphPanel", "RunReport", "ThreadPanel", "TimingsPanel", "TokenPanel", "ToolDecisionsPanel"]

@@ -1,4 +1,4 @@
-"""Flushing widget updates on a time budget: at most 10 a second (the budget is 20), whatever the token rate.
+"""Flushing widget updates on a time budget: at most 12.5 a second (the budget is 20), whatever the token rate.
 
 Panels change their Python-side state on every event and call ``request()``; the Flusher pushes
 the changes to the browser no more often than ``interval`` and never leaves a change waiting longer
@@ -10,7 +10,10 @@ import asyncio
 import time
 from typing import Callable
 
-DEFAULT_INTERVAL_S = 0.1  # 10 flushes a second at most: half the 20/s budget, and each flush carries more text (bench/traffic.py)
+# A change waits at most one interval plus whatever holds the event loop: 0.08 s keeps the longest wait under
+# 100 ms (0.1 s gave 100-110 ms, 0.09 s up to 100.4 ms), and each flush costs only its delta's ~80 B of framing
+# now that text is sent as deltas (bench/traffic.py, docs/benchmarks.md section 3).
+DEFAULT_INTERVAL_S = 0.08
 
 
 class Flusher:

@@ -6,6 +6,10 @@ button (widget clicks only arrive while no cell is running); ``dash.stop()`` is 
 and ``await dash.wait()`` the stopped or finished run's report. Either way the dashboard is driven by
 ``graph.astream`` (or ``astream_events`` v2), never by callback handlers. Several runs on one
 dashboard are each labelled with their thread and question (``labels.run_label``).
+
+A run that stops at the approval agent's review shows Approve / Reject / Edit arguments under its tool
+cards, and the thread history offers replay / fork on a checkpoint (``steering.Steering``: the same
+``dash.approve()``, ``reject()``, ``edit()``, ``replay()``, ``fork()`` from code); each starts a background run.
 """
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ import ipywidgets as widgets
 from IPython.display import display
 
 from .explain import explain_error
+from .graph import GraphPanel
 from ..stream.adapters import Source, watch
 from ..stream.events import ModelEnd, NodeEnd, RunEnd, RunStart, StreamEvent, Token, ToolEnd
 from ..stream.timings import compute_timings, format_timings
@@ -23,6 +28,8 @@ from .base import Panel
 from .batching import DEFAULT_INTERVAL_S, Flusher
 from .labels import numbered, run_label
 from .quiet_gc import quiet_gc
+from .controls import thread_config
+from .steering import Prepare, Steering
 from .report import SHOWN_STATUS, STOPPED_STATUS, RunReport, StepsBar, run_status, steps_at_end
 from .style import style_widget
 from .text import escape
@@ -32,12 +39,15 @@ from .tokens import TokenPanel
 from .tools import ToolDecisionsPanel
 
 
-class Dashboard(Panel):
+class Dashboard(Steering, Panel):
     """Token, tool-decision, timing and thread panels over one stream of events."""
 
-    def __init__(self, *, via: Source = "astream", flush_interval: float = DEFAULT_INTERVAL_S) -> None:
+    def __init__(self, *, via: Source = "astream", flush_interval: float = DEFAULT_INTERVAL_S, graph: bool = False) -> None:
+        """``graph=True`` adds the graph panel (the running node lit); off by default: it resends its SVG per node change."""
         self.via = via
         self.tokens, self.tools, self.timings, self.thread = TokenPanel(), ToolDecisionsPanel(), TimingsPanel(), ThreadPanel()
+        self.graph_panel = GraphPanel()  # the graph, its running node lit while the run streams
+        self.live_panels: tuple[Panel, ...] = (self.tokens, self.tools, self.timings) + ((self.graph_panel,) if graph else ())
         self.events: list[StreamEvent] = []
         self.runs: list[list[StreamEvent]] = []
         self.labels: list[str] = []  # per run: thread and question (``labels.run_label``)
@@ -49,12 +59,15 @@ class Dashboard(Panel):
         self.progress = widgets.IntProgress(value=0, min=0, max=1, description="steps")
         self.stop_button = widgets.Button(description="Stop", disabled=True, button_style="danger", icon="stop")
         self.stop_button.on_click(lambda _: self.stop())
-        history = widgets.Accordion(children=[self.thread.widget])
+        self._init_steering()
+        history = widgets.Accordion(children=[widgets.VBox([self.thread.widget, self.time_travel.widget], _dom_classes=("lk-history",))])
         history.set_title(0, "Thread history (checkpoints)")
         header = widgets.HBox([self.status, self.progress, self.stop_button])
-        self.widget = widgets.VBox([style_widget(), header, widgets.HBox([self.tokens.widget, self.tools.widget]), self.timings.widget, history])
+        middle = widgets.HBox([*([self.graph_panel.widget] if graph else []), self.tokens.widget, self.tools.widget])
+        self.widget = widgets.VBox([style_widget(), header, middle, self.timings.widget, history])
+        self.graph_panel.widget.layout = widgets.Layout(flex="0 0 auto", max_width="30%", overflow="auto", padding="0 8px 0 0")
         for panel in (self.tokens, self.tools):
-            panel.widget.layout = widgets.Layout(width="50%", padding="0 8px 0 0")
+            panel.widget.layout = widgets.Layout(width="35%" if graph else "50%", padding="0 8px 0 0")
         self.widget.add_class("lk-dashboard")
         self._status_text = "ready"
         self._displayed = False
@@ -78,8 +91,13 @@ class Dashboard(Panel):
 
     def start(self, graph: Any, inputs: Any, config: Mapping[str, Any] | None = None, **kwargs: Any) -> asyncio.Task[RunReport]:
         """Run in the background (for interactive use): the cell returns, the Stop button works."""
-        current = self._begin(inputs, config)
-        task = asyncio.ensure_future(self._stream(current, graph, inputs, config, **kwargs))
+        return self._launch(graph, inputs, config, **kwargs)
+
+    def _launch(self, graph: Any, inputs: Any, config: Mapping[str, Any] | None, *, label: str | None = None,
+                prepare: Prepare | None = None, **kwargs: Any) -> asyncio.Task[RunReport]:
+        """``start``, and the controls' runs: ``label`` names the run, ``prepare`` (an update_state) runs first."""
+        current = self._begin(inputs, config, label)
+        task = asyncio.ensure_future(self._stream(current, graph, inputs, config, prepare, **kwargs))
         task.add_done_callback(lambda done: self._after_background(done, current))
         self.task = task
         self.stop_button.disabled = False
@@ -113,25 +131,32 @@ class Dashboard(Panel):
         self._waiters.append((kind, future))
         return await future
 
-    def _begin(self, inputs: Any, config: Mapping[str, Any] | None) -> list[StreamEvent]:
+    def _busy(self) -> bool:
+        return (self.task is not None and not self.task.done()) or self._running
+
+    def _begin(self, inputs: Any, config: Mapping[str, Any] | None, label: str | None = None) -> list[StreamEvent]:
         """A new run, labelled in every panel before its first event (a run stopped early still has its place)."""
-        busy = (self.task is not None and not self.task.done()) or self._running  # two runs' events would mix in one set of panels
-        if busy:
+        if self._busy():  # two runs' events would mix in one set of panels
             raise RuntimeError("this dashboard is still running a turn: `await dash.wait()` (or `dash.stop()`) first, or use another Dashboard")
         self._show()
+        self._controls_busy()
         current: list[StreamEvent] = []
         self.runs.append(current)
         self.threads.append(((config or {}).get("configurable") or {}).get("thread_id"))
-        self.labels.append(run_label(self.threads[-1], inputs))
-        for panel in (self.tokens, self.tools, self.timings):
+        self.labels.append(label or run_label(self.threads[-1], inputs))
+        for panel in self.live_panels:
             panel.begin_run(self.labels[-1])
         self._show_bar(StepsBar(0, 1))
         self._set_status("running…")
         return current
 
-    async def _stream(self, current: list[StreamEvent], graph: Any, inputs: Any, config: Mapping[str, Any] | None, **kwargs: Any) -> RunReport:
+    async def _stream(self, current: list[StreamEvent], graph: Any, inputs: Any, config: Mapping[str, Any] | None,
+                      prepare: Prepare | None = None, **kwargs: Any) -> RunReport:
+        if self.graph_panel in self.live_panels:
+            self.graph_panel.set_graph(graph)
         with quiet_gc():  # no 50-80 ms full collections while tokens are waiting to be sent
             try:
+                config = await prepare() if prepare is not None else config
                 async for event in watch(graph, inputs, config, via=self.via, **kwargs):
                     current.append(event)
                     self._take(event)
@@ -147,6 +172,7 @@ class Dashboard(Panel):
                 self.stop_button.disabled = True
                 self.flusher.flush(final=True)  # the last tokens go out now, not after the thread is read back
                 await self._refresh_thread(graph, config)
+                self._controls_after(current, graph, config, kwargs)
         return self.report(current)
 
     def _close(self, current: list[StreamEvent], status: str, error: str | None = None) -> None:
@@ -170,6 +196,7 @@ class Dashboard(Panel):
             self._set_status("stopped before the run began: nothing was sent")
             self.stop_button.disabled = True
             self.flusher.flush(final=True)
+            self._controls_after(current, None, None, {})
 
     def _show(self) -> None:
         """Display the dashboard where the first run or start is called (once)."""
@@ -180,6 +207,7 @@ class Dashboard(Panel):
     async def _refresh_thread(self, graph: Any, config: Mapping[str, Any] | None) -> None:
         if not config or not (config.get("configurable") or {}).get("thread_id") or getattr(graph, "checkpointer", None) is None:
             return
+        config = thread_config(config)  # a replay's or fork's config names a checkpoint: show the thread's newest branch
         try:
             await self.thread.aload(graph, config)
         except NotImplementedError:  # a sync SqliteSaver: read it the sync way
@@ -187,7 +215,7 @@ class Dashboard(Panel):
 
     def _take(self, event: StreamEvent) -> None:
         self.events.append(event)
-        changed = [panel.on_event(event) for panel in (self.tokens, self.tools, self.timings)]
+        changed = [panel.on_event(event) for panel in self.live_panels]
         if isinstance(event, NodeEnd):
             with self.progress.hold_sync():
                 self.progress.max = max(self.progress.max, self.progress.value + 2)
@@ -230,7 +258,7 @@ class Dashboard(Panel):
         self.status.value = f"<b>{escape(text)}</b>"
 
     def _push(self) -> None:
-        for panel in (self.tokens, self.tools, self.timings):
+        for panel in self.live_panels:
             panel.sync()
 
     # -- text forms ------------------------------------------------------------------------------

@@ -2,8 +2,9 @@
 
 Once LangChain, LangGraph, openai and ipywidgets are imported a kernel tracks ~175,000 objects, and a
 full (generation 2) collection scans them all: 50-80 ms with the event loop stopped, long enough to
-push a token past the 150 ms flush budget (``python -m bench.traffic`` showed waits of 148 ms with a
-90 ms flush interval). For the length of a run, ``quiet_gc()`` freezes the objects that existed before
+push a token past the 100 ms wait budget (``python -m bench.traffic --no-quiet-gc``: with text streamed as
+deltas a full collection still lands in most 3,000-token runs, and waits reach 150-480 ms with an 80 ms
+flush interval, against 80-83 ms with it; docs/benchmarks.md section 3). For the length of a run, ``quiet_gc()`` freezes the objects that existed before
 it (``gc.freeze``), so a collection scans only what the run made, and unfreezes them afterwards so
 nothing lives longer than it would have. If someone else has frozen objects, it leaves the
 collector alone: their freeze is not ours to undo. (One case it cannot tell apart: code that calls

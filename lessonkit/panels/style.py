@@ -1,4 +1,4 @@
-"""The panels' look: one small stylesheet, shipped in an HTML widget (core widgets only)."""
+"""The panels' look: one small stylesheet, shipped in an HTML widget (it styles the streamed text widgets too)."""
 from __future__ import annotations
 
 import ipywidgets as widgets
@@ -9,12 +9,9 @@ CSS = """
 .lk-card { border: 1px solid #d0d7de; border-radius: 6px; padding: 6px 10px; margin: 4px 0; background: #ffffff; }
 .lk-card.lk-failed { border-color: #cf222e; background: #fff5f5; }
 .lk-head, .lk-head .widget-html-content { font-size: 12px; color: #57606a; }
-.lk-text { margin: 2px 0; }
-.lk-text .widget-html, .lk-text .widget-html-content { display: inline !important; white-space: pre-wrap; line-height: 1.5;
+.lk-text { margin: 2px 0; white-space: pre-wrap; overflow-wrap: anywhere; line-height: 1.5;
   font-family: var(--jp-code-font-family, ui-monospace, monospace); font-size: 12.5px; }
-.lk-text .widget-html > label { display: none; }
-.lk-text .lk-row { display: inline !important; }
-.lk-args .widget-html-content { color: #8250df; }
+.lk-text.lk-args { color: #8250df; }
 .lk-error, .lk-error .widget-html-content { color: #cf222e; font-weight: 600; }
 .lk-muted { color: #57606a; }
 table.lk-table { border-collapse: collapse; font-size: 12px; margin: 4px 0; }

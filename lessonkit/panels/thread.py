@@ -34,6 +34,7 @@ class StepView:
     new_messages: tuple[BaseMessage, ...]
     next: tuple[str, ...]
     changed_messages: tuple[BaseMessage, ...] = ()  # same id as an earlier message, new content (an edit or a fork)
+    last_message: BaseMessage | None = None  # the state's last message there (what replay and fork decide on)
 
     def title(self) -> str:
         who = ", ".join(self.written_by) or {"input": "input", "update": "update_state"}.get(self.source or "", "-")
@@ -83,6 +84,7 @@ def step_views(branch_oldest_first: Sequence[Any]) -> list[StepView]:
         views.append(StepView(
             _checkpoint_id(snap.config), metadata.get("step"), metadata.get("source"),
             tuple(previous_next) if metadata.get("source") == "loop" else (), new, tuple(snap.next), changed,
+            messages[-1] if messages else None,
         ))
         previous_next = snap.next
     return views

@@ -1,10 +1,12 @@
 """The timings panel: a table of model and tool calls, and a timeline of them on one time axis."""
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass, field
 
 import ipywidgets as widgets
 
+from ..stream.cost import Price, Unknown, cost_parts
 from ..stream.events import ModelEnd, RunEnd, RunStart, StreamEvent, ToolEnd
 from ..stream.timings import CallTiming, RunTimings, compute_timings, format_seconds, format_timings
 from .base import Panel
@@ -28,20 +30,47 @@ def call_note(call: CallTiming, timings: RunTimings) -> str:
     return ""
 
 
+def cost_cell(call: CallTiming) -> str:
+    """A call's price, with what it was priced as (or why it has none) on hover; empty for a tool."""
+    cost = call.cost
+    if isinstance(cost, Price):
+        return f"<td class='num' title='{html.escape(f'priced as {cost.provider} {cost.model}')}'>{cost}</td>"
+    if isinstance(cost, Unknown):
+        return f"<td class='num lk-muted' title='{html.escape(cost.reason)}'>{escape(cost.short)}</td>"
+    return "<td></td>"
+
+
+def _tokens_in(call: CallTiming) -> str:
+    if call.input_tokens is None:
+        return "–"
+    cached = call.cached_input_tokens
+    return f"{call.input_tokens}" + (f" <span class='lk-muted' title='from the prompt cache, priced lower'>({cached} cached)</span>" if cached else "")
+
+
 def table_html(timings: RunTimings) -> str:
-    """One row per call: what it was, when it started, time to first token, duration, tokens."""
+    """One row per call: what it was, when it started, time to first token, duration, tokens, cost; then the turn's cost."""
     rows = []
     for call in timings.calls:
         rate = call.tokens_per_second
         rows.append(
             f"<tr class='lk-{call.kind}'><td>{call.kind}</td><td>{escape(call.label)}</td>"
             f"<td class='num'>{_seconds(call.start - timings.run_start)}</td><td class='num'>{_seconds(call.time_to_first_token)}</td>"
-            f"<td class='num'>{_seconds(call.duration)}</td><td class='num'>{call.input_tokens if call.input_tokens is not None else '–'}</td>"
+            f"<td class='num'>{_seconds(call.duration)}</td><td class='num'>{_tokens_in(call)}</td>"
             f"<td class='num'>{call.output_tokens if call.output_tokens is not None else '–'}</td>"
-            f"<td class='num'>{'–' if rate is None else f'{rate:.1f}'}</td><td class='lk-error'>{escape(call_note(call, timings))}</td></tr>"
+            f"<td class='num'>{'–' if rate is None else f'{rate:.1f}'}</td>{cost_cell(call)}<td class='lk-error'>{escape(call_note(call, timings))}</td></tr>"
         )
-    head = "<tr><th>call</th><th>what</th><th>starts</th><th>first token</th><th>duration</th><th>in</th><th>out</th><th>tok/s</th><th></th></tr>"
-    return f"<table class='lk-table lk-timing-table'>{head}{''.join(rows)}</table>"
+    head = "<tr><th>call</th><th>what</th><th>starts</th><th>first token</th><th>duration</th><th>in</th><th>out</th><th>tok/s</th><th>cost</th><th></th></tr>"
+    return f"<table class='lk-table lk-timing-table'>{head}{''.join(rows)}</table>" + _source_note(timings)
+
+
+def _source_note(timings: RunTimings) -> str:
+    """Under the table: the turn's cost, large enough to notice, and which price table it comes from."""
+    turn = timings.cost
+    if not turn.priced + turn.unpriced:
+        return ""
+    amount, detail = cost_parts(turn)
+    return (f"<div class='lk-cost-note' style='margin:4px 0 6px;font-size:13px'>This turn cost <b>{escape(amount)}</b>"
+            f"<span class='lk-muted'>{escape(detail)}</span></div>")
 
 
 def timeline_svg(timings: RunTimings) -> str:

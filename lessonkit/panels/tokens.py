@@ -7,10 +7,10 @@ import ipywidgets as widgets
 
 from ..stream.events import ModelEnd, ModelStart, RunEnd, RunStart, StreamEvent, Token
 from .base import Panel
-from .lean import LeanHTML, LeanVBox
 from .sections import RunSections
 from .style import CARD_LAYOUT, SHARED_HTML_STYLE, SHARED_LAYOUT, titled
-from .text import AppendOnlyText, escape
+from .stream_text import StreamText
+from .text import escape
 
 
 def call_label(node: str, step: int | None, namespace: tuple[str, ...] = ()) -> str:
@@ -25,14 +25,17 @@ CUT_SHORT = {"cancelled": STOPPED, "error": "failed"}  # RunEnd status → statu
 
 @dataclass
 class _Call:
-    """One model call's card: a heading, the answer text, and one line per streamed tool call."""
+    """One model call's card: a heading, the answer text, and one line per streamed tool call.
+
+    The answer's widget opens with its first text: a call that only asks for tools opens none.
+    """
 
     label: str
     model: str | None
     card: widgets.VBox
     head: widgets.HTML
-    answer: AppendOnlyText
-    args: dict[int, tuple[str, AppendOnlyText]] = field(default_factory=dict)
+    answer: StreamText | None = None
+    args: dict[int, tuple[str, StreamText]] = field(default_factory=dict)
     status: str = STREAMING
     head_sent: str = ""
 
@@ -75,9 +78,9 @@ class TokenPanel(Panel):
         elif isinstance(event, Token) and key is not None:
             call = self.calls[key]
             if event.token_kind == "text":
-                call.answer.append(event.text)
+                self._answer(call, event.text)
             else:
-                self._args(call, event.tool_call_index or 0, event.tool_name).append(event.text)
+                self._args(call, event.tool_call_index or 0, event.tool_name, event.text)
         elif isinstance(event, ModelEnd) and key is not None:
             call = self.calls[key]
             tokens = f", {event.output_tokens} tokens" if event.output_tokens is not None else ""
@@ -99,22 +102,32 @@ class TokenPanel(Panel):
 
     def _open(self, event: ModelStart) -> str:
         label = call_label(event.node, event.step, event.namespace)
-        head = LeanHTML(value=heading(label, event.model, STREAMING), layout=SHARED_LAYOUT, style=SHARED_HTML_STYLE, _dom_classes=("lk-head",))
-        answer = AppendOnlyText("lk-text", "lk-answer")
-        card = LeanVBox([head, answer.box], layout=CARD_LAYOUT, _dom_classes=("lk-card",))
+        head = widgets.HTML(value=heading(label, event.model, STREAMING), layout=SHARED_LAYOUT, style=SHARED_HTML_STYLE, _dom_classes=("lk-head",))
+        card = widgets.VBox([head], layout=CARD_LAYOUT, _dom_classes=("lk-card",))
         key = self.sections.add(event.call_id, self.calls)
-        self.calls[key] = _Call(label, event.model, card, head, answer, head_sent=head.value)
+        self.calls[key] = _Call(label, event.model, card, head, head_sent=head.value)
         self.cards.children = (*self.cards.children, card)
         return key
 
     @staticmethod
-    def _args(call: _Call, index: int, name: str | None) -> AppendOnlyText:
-        if index not in call.args:
-            text = AppendOnlyText("lk-text", "lk-args")
-            label = LeanHTML(value=f"<span class='lk-muted'>→ {escape(name or 'tool')}(</span>", layout=SHARED_LAYOUT, style=SHARED_HTML_STYLE, _dom_classes=("lk-head",))
-            call.card.children = (*call.card.children, label, text.box)
-            call.args[index] = (name or "tool", text)
-        return call.args[index][1]
+    def _answer(call: _Call, text: str) -> None:
+        """Append to the answer; its first text opens the widget, right under the heading."""
+        if call.answer is not None:
+            call.answer.append(text)
+        elif text:
+            call.answer = StreamText("lk-text", "lk-answer", text=text)
+            call.card.children = (call.head, call.answer, *call.card.children[1:])
+
+    @staticmethod
+    def _args(call: _Call, index: int, name: str | None, text: str) -> None:
+        """Append to one tool call's streamed arguments; the first piece opens its line."""
+        if index in call.args:
+            call.args[index][1].append(text)
+        else:
+            stream = StreamText("lk-text", "lk-args", text=text)
+            label = widgets.HTML(value=f"<span class='lk-muted'>→ {escape(name or 'tool')}(</span>", layout=SHARED_LAYOUT, style=SHARED_HTML_STYLE, _dom_classes=("lk-head",))
+            call.card.children = (*call.card.children, label, stream)
+            call.args[index] = (name or "tool", stream)
 
     def sync(self) -> None:
         for call_id in self._dirty:
@@ -122,7 +135,8 @@ class TokenPanel(Panel):
             heading = call.heading()
             if heading != call.head_sent:
                 call.head.value = call.head_sent = heading
-            call.answer.sync()
+            if call.answer is not None:
+                call.answer.sync()
             for _, text in call.args.values():
                 text.sync()
         self._dirty.clear()
@@ -134,6 +148,6 @@ class TokenPanel(Panel):
     def _lines(self, call_ids: list[str]) -> list[str]:
         lines = []
         for call in (self.calls[cid] for cid in call_ids):
-            lines.append(f"[{call.text_label()}] {call.answer.value}".rstrip())
-            lines += [f"  → {name}({text.value})" for name, text in call.args.values()]
+            lines.append(f"[{call.text_label()}] {call.answer.text if call.answer else ''}".rstrip())
+            lines += [f"  → {name}({text.text})" for name, text in call.args.values()]
         return lines

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any, Mapping
 
 import ipywidgets as widgets
 
+from ..agent import REJECTED_TOOL_CALL
 from ..stream.events import RunEnd, RunStart, StreamEvent, ToolDecision, ToolEnd, ToolStart
 from .base import Panel
 from .lean import LeanHTML
@@ -33,15 +35,20 @@ class _Decision:
     ended: float | None = None
     result: str | None = None
     error: str | None = None
-    cut_short: str | None = None  # "stopped": the run ended (Stop, an error) before the tool finished
+    cut_short: str | None = None  # "stopped": the run ended (Stop, an error) before the tool finished; "paused": at an interrupt
 
     @property
     def latency(self) -> float | None:
         return None if self.started is None or self.ended is None else self.ended - self.started
 
+    @property
+    def rejected(self) -> bool:
+        """A person said no at the review: not a failure of the tool, which never ran."""
+        return self.error is not None and self.error.startswith(REJECTED_TOOL_CALL)
+
     def state(self) -> str:
         if self.error is not None:
-            return "failed"
+            return "rejected" if self.rejected else "failed"
         if self.ended is not None:
             return "done"
         if self.cut_short is not None:
@@ -57,7 +64,7 @@ class _Decision:
             f"<div class='lk-pre lk-args'>{escape(format_args(d.args))}</div>",
         ]
         if self.error is not None:
-            body.append(f"<div class='lk-pre lk-error'>{escape(preview(self.error))}</div>")
+            body.append(f"<div class='lk-pre {'lk-muted' if self.rejected else 'lk-error'}'>{escape(preview(self.error))}</div>")
         elif self.result is not None:
             body.append(f"<div class='lk-pre lk-muted'>{escape(preview(self.result))}</div>")
         return "".join(body)
@@ -72,6 +79,7 @@ class ToolDecisionsPanel(Panel):
         self.cards = widgets.VBox([self.placeholder])
         self.sections = RunSections(self.cards)
         self._dirty: set[str] = set()
+        self.edited: dict[str, Mapping[str, Any]] = {}  # tool_call_id → the arguments a person changed it to at a pause
         self.widget = titled("Tool decisions", self.cards, css_class="lk-tool-decisions")
 
     @staticmethod
@@ -93,11 +101,11 @@ class ToolDecisionsPanel(Panel):
         if isinstance(event, RunStart):
             return self._opened(self.sections.start(event))
         if isinstance(event, RunEnd):
-            return self._cut_short("stopped" if event.status in ("cancelled", "error") else None)
+            return self._cut_short({"cancelled": "stopped", "error": "stopped", "interrupted": "paused"}.get(event.status))
         tool_call_id = event.tool_call_id if isinstance(event, (ToolDecision, ToolStart, ToolEnd)) else ""
         key = self.sections.live.get(tool_call_id)
         if key is None and isinstance(event, (ToolStart, ToolEnd)):
-            key = self._carried(tool_call_id)
+            key = self._carried(tool_call_id, event.args if isinstance(event, ToolStart) else None)
         if isinstance(event, ToolDecision):
             key = self._add(event)
         elif isinstance(event, ToolStart) and key is not None:
@@ -119,10 +127,20 @@ class ToolDecisionsPanel(Panel):
         self.cards.children = (*shown, card)
         return key
 
-    def _carried(self, tool_call_id: str) -> str | None:
-        """A tool decided in an earlier run runs in this one (continuing after a Stop): it gets a card here too."""
+    def add_controls(self, controls: widgets.Widget) -> None:
+        """The Approve / Reject / Edit box under the run's waiting cards (widget only: the text form is unchanged)."""
+        self.cards.children = (*self.cards.children, controls)
+
+    def _carried(self, tool_call_id: str, args: Mapping[str, Any] | None = None) -> str | None:
+        """A tool decided in an earlier run runs in this one (continuing after a Stop, or approved): it gets a card here too.
+
+        With the arguments it runs with, when they are known: a person may have edited them at the pause.
+        """
         earlier = next((d for d in reversed(self.decisions.values()) if tool_call_id and d.decision.tool_call_id == tool_call_id), None)
-        return self._add(earlier.decision) if earlier is not None else None
+        if earlier is None:
+            return None
+        args = args or self.edited.pop(tool_call_id, None)  # once: a replayed recording may repeat the id
+        return self._add(replace(earlier.decision, args=args) if args else earlier.decision)
 
     def _cut_short(self, state: str | None) -> bool:
         """The run ended before some tools it decided on finished: their cards say so."""
@@ -143,7 +161,7 @@ class ToolDecisionsPanel(Panel):
         for key in self._dirty:
             item = self.decisions[key]
             item.card.value = item.html(numbers[key])
-            if item.error is not None:
+            if item.error is not None and not item.rejected:
                 item.card.add_class("lk-failed")
         self._dirty.clear()
 

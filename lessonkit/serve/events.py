@@ -84,7 +84,8 @@ def to_wire(event: StreamEvent, extras: Iterable[str] = ()) -> WireEvent | None:
     if isinstance(event, ModelEnd) and "model" in wanted:
         return {"type": "model_end", "call_id": event.call_id, "node": event.node, "content": event.text,
                 "finish_reason": event.finish_reason, "input_tokens": event.input_tokens, "output_tokens": event.output_tokens,
-                "step": event.step, "chunks": event.chunks, "namespace": list(event.namespace)}
+                "step": event.step, "chunks": event.chunks, "namespace": list(event.namespace),
+                "cached_input_tokens": event.cached_input_tokens, "model": event.model, "provider": event.provider}
     if isinstance(event, CheckpointSaved) and "checkpoints" in wanted:
         return {"type": "checkpoint", "checkpoint_id": event.checkpoint_id, "step": event.step, "source": event.source,
                 "next": list(event.next), "message_count": event.message_count, "namespace": list(event.namespace)}

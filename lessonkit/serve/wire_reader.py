@@ -87,7 +87,8 @@ class WireEventReader:
     def _on_model_end(self, wire: Mapping[str, Any], t: float) -> list[StreamEvent]:
         return [ModelEnd(t=t, call_id=wire["call_id"], node=wire.get("node") or "?", step=wire.get("step"), text=wire.get("content") or "",
                          chunks=int(wire.get("chunks") or 0), input_tokens=wire.get("input_tokens"), output_tokens=wire.get("output_tokens"),
-                         finish_reason=wire.get("finish_reason"), tool_calls=(), namespace=_ns(wire))]
+                         finish_reason=wire.get("finish_reason"), tool_calls=(), namespace=_ns(wire),
+                         cached_input_tokens=wire.get("cached_input_tokens"), model=wire.get("model"), provider=wire.get("provider"))]
 
     def _on_tool_call(self, wire: Mapping[str, Any], t: float) -> list[StreamEvent]:
         return [ToolDecision(t=t, tool=wire["name"], args=dict(wire.get("args") or {}), tool_call_id=wire.get("id") or "",

@@ -88,17 +88,22 @@ class Token:
 
 @dataclass(kw_only=True, slots=True, frozen=True)
 class ModelEnd:
+    """A model call finished: its whole text, the tool calls it decided, and its usage (for timings and cost)."""
+
     t: float
     call_id: str
     node: str
     step: int | None
     text: str
     chunks: int  # chunks received, empty ones included (a chunk is not a token)
-    input_tokens: int | None = None
+    input_tokens: int | None = None  # all input tokens, cached ones included
     output_tokens: int | None = None
     finish_reason: str | None = None
     tool_calls: tuple[Mapping[str, Any], ...] = ()
     namespace: Namespace = ()
+    cached_input_tokens: int | None = None  # of input_tokens, read from the provider's prompt cache (priced lower)
+    model: str | None = None  # the model that answered (``gpt-4o-2024-08-06``), as the response names it
+    provider: str | None = None  # ``openai``: with ``model``, what the call is priced by
     kind: Literal["model_end"] = "model_end"
 
 

@@ -22,6 +22,13 @@ def message_text(content: Any) -> str:
     return "" if content is None else str(content)
 
 
+def cached_tokens(usage: Any) -> int | None:
+    """Input tokens served from the prompt cache (LangChain's ``input_token_details.cache_read``): they cost less."""
+    details = (usage or {}).get("input_token_details") or {}
+    cached = details.get("cache_read")
+    return cached if isinstance(cached, int) else None
+
+
 class ModelCall:
     """One model call being streamed: counts chunks, emits tokens, adds the chunks up."""
 
@@ -59,7 +66,8 @@ class ModelCall:
             t=t, call_id=self.call_id, node=self.node, step=self.step, text=message_text(getattr(message, "content", "")),
             chunks=self.chunks, input_tokens=usage.get("input_tokens") if usage else None,
             output_tokens=usage.get("output_tokens") if usage else None, finish_reason=metadata.get("finish_reason"),
-            tool_calls=tuple(dict(c) for c in calls), namespace=self.namespace,
+            tool_calls=tuple(dict(c) for c in calls), namespace=self.namespace, cached_input_tokens=cached_tokens(usage),
+            model=metadata.get("model_name") or metadata.get("model"), provider=metadata.get("model_provider"),
         )
         decisions = [
             ToolDecision(t=t, tool=c["name"], args=dict(c.get("args") or {}), tool_call_id=c.get("id") or "",

@@ -10,6 +10,7 @@ from collections import defaultdict
 from dataclasses import dataclass, replace
 from typing import Literal, Sequence
 
+from .cost import Cost, TurnCost, add_turns, cost_line, price, turn_cost
 from .events import ModelEnd, ModelStart, RunEnd, RunStart, StreamEvent, Token, ToolDecision, ToolEnd, ToolStart
 
 
@@ -32,6 +33,9 @@ class CallTiming:
     error: str | None
     incomplete: bool = False  # no end event: the run stopped (cancelled, error) mid-call
     ordinal: int = 1  # 1-based, among calls of the same kind and label, in start order
+    cached_input_tokens: int | None = None  # of input_tokens, from the prompt cache
+    model: str | None = None  # what answered (ModelEnd's), else what was asked for (ModelStart's)
+    provider: str | None = None
 
     @property
     def name(self) -> str:
@@ -41,6 +45,11 @@ class CallTiming:
     @property
     def duration(self) -> float:
         return self.end - self.start
+
+    @property
+    def cost(self) -> Cost | None:
+        """A model call's price in USD from its usage (``cost.price``); None for a tool call."""
+        return price(self.model, self.provider, self.input_tokens, self.cached_input_tokens, self.output_tokens) if self.kind == "model" else None
 
     @property
     def time_to_first_chunk(self) -> float | None:
@@ -112,6 +121,11 @@ class RunTimings:
         return _sum([c.output_tokens for c in self.calls if c.kind == "model"])
 
     @property
+    def cost(self) -> TurnCost:
+        """The turn's cost: its model calls' prices added up (partial if one has an unknown price)."""
+        return turn_cost(c.cost for c in self.calls if c.cost is not None)
+
+    @property
     def time_to_first_token(self) -> float | None:
         """What the user waits before the answer starts appearing."""
         return None if self.first_text_token is None else self.first_text_token - self.run_start
@@ -162,7 +176,8 @@ def compute_timings(events: Sequence[StreamEvent]) -> RunTimings:
             kind="model", call_id=call_id, label=where.node, node=where.node, step=where.step, start=start, end=stop,
             first_chunk=first, first_token=first, chunks=end.chunks if end else len(seen),
             input_tokens=end.input_tokens if end else None, output_tokens=end.output_tokens if end else None,
-            error=None, incomplete=end is None,
+            error=None, incomplete=end is None, cached_input_tokens=end.cached_input_tokens if end else None,
+            model=(end.model if end else None) or (begin.model if begin else None), provider=end.provider if end else None,
         )
 
     def tool(call: ToolStart | ToolEnd, start: float, end: ToolEnd | None) -> CallTiming:
@@ -212,6 +227,7 @@ class TurnTotals:
     tool_calls: int
     input_tokens: int | None
     output_tokens: int | None
+    cost: TurnCost | None = None
 
 
 @dataclass(frozen=True)
@@ -225,14 +241,14 @@ def turn_totals(runs: Sequence[RunTimings]) -> ConversationTotals:
     rows = tuple(
         TurnTotals(
             i, r.wall_time, r.model_time, r.tool_time, sum(c.kind == "model" for c in r.calls),
-            sum(c.kind == "tool" for c in r.calls), r.input_tokens, r.output_tokens,
+            sum(c.kind == "tool" for c in r.calls), r.input_tokens, r.output_tokens, r.cost,
         )
         for i, r in enumerate(runs, 1)
     )
     overall = TurnTotals(
         None, sum(r.wall_time for r in rows), sum(r.model_time for r in rows), sum(r.tool_time for r in rows),
         sum(r.model_calls for r in rows), sum(r.tool_calls for r in rows),
-        _sum([r.input_tokens for r in rows]), _sum([r.output_tokens for r in rows]),
+        _sum([r.input_tokens for r in rows]), _sum([r.output_tokens for r in rows]), add_turns([r.cost for r in rows if r.cost]),
     )
     return ConversationTotals(rows, overall)
 
@@ -246,8 +262,9 @@ def format_rate(value: float | None) -> str:
     return "- tok/s" if value is None else f"{value:.1f} tok/s"
 
 
-def _count(value: int | None) -> str:
-    return "-" if value is None else str(value)
+def _count(value: int | None, cached: int | None = None) -> str:
+    """A token count, and how many of them came from the prompt cache (when some did)."""
+    return ("-" if value is None else str(value)) + (f" ({cached} cached)" if cached else "")
 
 
 def _plural(n: int, word: str) -> str:
@@ -262,7 +279,7 @@ def run_note(timings: RunTimings) -> str:
 
 
 def format_timings(timings: RunTimings) -> str:
-    """A plain-text table: a header, one row per call in start order, a totals line."""
+    """A plain-text table: a header, one row per call in start order, a totals line, the turn's cost."""
     calls = timings.calls
     n_model = sum(c.kind == "model" for c in calls)
     header = f"Timings: {_plural(n_model, 'model call')}, {_plural(len(calls) - n_model, 'tool call')}"
@@ -273,7 +290,8 @@ def format_timings(timings: RunTimings) -> str:
         if c.kind == "model":
             row += (
                 f"ttft {format_seconds(c.time_to_first_token)}  dur {format_seconds(c.duration)}  "
-                f"in {_count(c.input_tokens)}  out {_count(c.output_tokens)}  {format_rate(c.tokens_per_second)}"
+                f"in {_count(c.input_tokens, c.cached_input_tokens)}  out {_count(c.output_tokens)}  "
+                f"{format_rate(c.tokens_per_second)}  {c.cost}"
             )
         else:
             row += f"dur {format_seconds(c.duration)}"
@@ -285,4 +303,4 @@ def format_timings(timings: RunTimings) -> str:
         f"tool {format_seconds(timings.tool_time)}  other {format_seconds(timings.other_time)}  "
         f"in {_count(timings.input_tokens)}  out {_count(timings.output_tokens)}  ttft {format_seconds(timings.time_to_first_token)}"
     )
-    return "\n".join(lines)
+    return "\n".join(filter(None, [*lines, cost_line(timings.cost)]))  # no cost line without model calls

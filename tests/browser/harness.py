@@ -1,4 +1,4 @@
-"""Browser harness: a real JupyterLab server plus headless Chromium, driven through Playwright.
+"""Browser harness: a real JupyterLab (or Notebook 7) server plus headless Chromium, driven through Playwright.
 
 What it is for
 --------------
@@ -28,7 +28,7 @@ fails); the tests put it in their assertion messages.
 
 Usage
 -----
-    with JupyterLab([nb_path, recordings_dir], env={"LESSONKIT_MODE": "replay"}) as lab:
+    with JupyterLab([nb_path, recordings_dir], env={"LESSONKIT_MODE": "replay"}) as lab:  # front_end="notebook": Notebook 7
         with LabPage(lab, nb_path.name) as page:
             page.run_all()
             seen = page.sample_while_running(".probe", interval_s=0.05, timeout_s=60)
@@ -52,6 +52,11 @@ How it works (all verified with jupyterlab 4.6.6 / jupyter_server 2.21 / Chromiu
 * As root (CI containers) ``--ServerApp.allow_root=True`` is added; ``--ServerApp.port_retries=0``
   makes a port clash an error, and the harness retries with a new free port (3 attempts).
 * ``LabPage`` collapses the left sidebar after load (``collapse_left=False`` keeps it).
+* ``JupyterLab(..., front_end="notebook")`` serves Notebook 7 instead (``python -m notebook``, verified
+  with notebook 7.6.5 on the same jupyterlab 4.6.6): the page is ``/notebooks/<path>`` and the app is
+  exposed as ``window.jupyterapp`` by ``--JupyterNotebookApp.expose_app_in_browser``. Its shell has the
+  same ``widgets('main')``, ``activateById`` and commands (``notebook:run-all-cells``), and reads the same
+  user settings, so every page helper below works on both; it has no left sidebar to collapse.
 * On exit the server gets SIGTERM (its process group), then SIGKILL after a grace period; kernels
   (jupyter_client starts them in their own session) are found as descendants beforehand and
   killed by pid if they outlive the server.
@@ -149,8 +154,11 @@ def _descendants(pid: int) -> list[int]:
     return out
 
 
+FRONT_ENDS: tuple[str, ...] = ("lab", "notebook")  # JupyterLab, Notebook 7
+
+
 class JupyterLab:
-    """A JupyterLab server on 127.0.0.1 serving a fresh temp copy of ``files``.
+    """A JupyterLab (or, with ``front_end="notebook"``, Notebook 7) server on 127.0.0.1 serving a fresh temp copy of ``files``.
 
     ``files``: notebooks and any extra files or folders (e.g. ``recordings/``); each is copied
     into the root dir under its own name. ``env``: added to (and overriding) this process's
@@ -165,7 +173,11 @@ class JupyterLab:
         lab_settings: Mapping[str, Mapping[str, Any]] | None = None,
         startup_timeout_s: float = 60.0,
         keep_tmp: bool = False,
+        front_end: str = "lab",
     ) -> None:
+        if front_end not in FRONT_ENDS:
+            raise ValueError(f"front_end must be one of {FRONT_ENDS}, not {front_end!r}")
+        self.front_end = front_end
         self.files = [Path(f) for f in files]
         self.env = dict(env or {})
         self.lab_settings: dict[str, dict[str, Any]] = {k: dict(v) for k, v in DEFAULT_LAB_SETTINGS.items()}
@@ -185,6 +197,12 @@ class JupyterLab:
         if self.port is None:
             raise RuntimeError("JupyterLab is not running")
         return f"http://127.0.0.1:{self.port}"
+
+    def notebook_url(self, notebook: str) -> str:
+        """Where this front end opens ``notebook`` (JupyterLab with a fresh workspace, or Notebook 7's page)."""
+        if self.front_end == "notebook":
+            return f"{self.url}/notebooks/{notebook}"
+        return f"{self.url}/lab/tree/{notebook}?reset"
 
     # -- lifecycle ---------------------------------------------------------------------------
     def __enter__(self) -> "JupyterLab":
@@ -243,8 +261,10 @@ class JupyterLab:
         env["JUPYTER_CONFIG_DIR"] = str(self.tmp / "jupyter-config")
         env["JUPYTER_RUNTIME_DIR"] = str(self.tmp / "runtime")
         env.pop("JUPYTER_TOKEN", None)
+        app = "JupyterNotebookApp" if self.front_end == "notebook" else "LabApp"
         cmd = [
-            sys.executable, "-m", "jupyterlab",  # not "-m jupyter lab": that runs the first jupyter-lab on PATH
+            # not "-m jupyter lab": that runs the first jupyter-lab on PATH
+            sys.executable, "-m", "notebook" if self.front_end == "notebook" else "jupyterlab",
             "--no-browser",
             "--ip=127.0.0.1",
             f"--port={self.port}",
@@ -253,12 +273,13 @@ class JupyterLab:
             "--ServerApp.password=",
             "--ServerApp.disable_check_xsrf=True",
             "--ServerApp.terminals_enabled=False",
-            "--LabApp.expose_app_in_browser=True",
-            "--LabApp.news_url=",
-            f"--LabApp.workspaces_dir={self.tmp / 'workspaces'}",
-            f"--LabApp.user_settings_dir={self.tmp / 'user-settings'}",
+            f"--{app}.expose_app_in_browser=True",
+            f"--{app}.workspaces_dir={self.tmp / 'workspaces'}",
+            f"--{app}.user_settings_dir={self.tmp / 'user-settings'}",
             f"--ServerApp.root_dir={self.root_dir}",
         ]
+        if self.front_end == "lab":
+            cmd.append("--LabApp.news_url=")
         if hasattr(os, "geteuid") and os.geteuid() == 0:  # CI containers run as root
             cmd.append("--ServerApp.allow_root=True")
         self._log_file.write(("\n$ " + " ".join(cmd) + "\n").encode())
@@ -421,13 +442,28 @@ class LabPage:
         self.page = context.new_page()
         self.page.on("console", lambda m: self.console.append(f"{m.type}: {m.text}"))
         self.page.on("pageerror", lambda e: self.console.append(f"pageerror: {e}"))
-        self.page.goto(f"{self.lab.url}/lab/tree/{self.notebook}?reset", wait_until="domcontentloaded")
+        self.page.goto(self.lab.notebook_url(self.notebook), wait_until="domcontentloaded")
         self.page.wait_for_function(
             "() => window.jupyterapp && window.jupyterapp.shell", timeout=self.ready_timeout_s * 1000
         )
         self.wait_kernel_idle(self.ready_timeout_s)
-        if self.collapse_left:  # more room for the notebook in screenshots
-            self.page.evaluate("() => window.jupyterapp.shell.collapseLeft()")
+        if self.collapse_left:  # more room for the notebook in screenshots (Notebook 7 has no left area open)
+            self.page.evaluate("() => window.jupyterapp.shell.collapseLeft && window.jupyterapp.shell.collapseLeft()")
+
+    def save_and_reload(self, timeout_s: float = 60.0) -> None:
+        """Save the notebook, reload the page and wait for its kernel (still running) to be idle again.
+
+        The reloaded page asks the kernel for every widget's state: what a late view of a widget gets.
+        """
+        self.page.evaluate(
+            """(path) => { const find = """ + _JS_FIND_PANEL + """; const panel = find(path);
+              if (!panel) throw new Error('notebook panel not found: ' + path);
+              return panel.context.save(); }""",
+            self.notebook,
+        )
+        self.page.reload(wait_until="domcontentloaded")
+        self.page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell", timeout=timeout_s * 1000)
+        self.wait_kernel_idle(timeout_s)
 
     def close(self) -> None:
         try:
@@ -500,19 +536,19 @@ class LabPage:
         return state
 
     # -- reading -------------------------------------------------------------------------------
-    def texts(self, selector: str) -> list[str]:
-        """innerText of every element matching the CSS selector, in document order."""
-        return [str(t) for t in self.page.eval_on_selector_all(selector, "els => els.map(e => e.innerText)")]
+    def texts(self, selector: str, prop: str = "innerText") -> list[str]:
+        """``innerText`` (or ``prop``, e.g. ``textContent``: the exact characters) of every match, in document order."""
+        return [str(t) for t in self.page.eval_on_selector_all(selector, f"els => els.map(e => e[{prop!r}])")]
 
-    def sample_while_running(self, selector: str, interval_s: float = 0.05, timeout_s: float = 120.0) -> list[str]:
-        """Poll the joined text of ``selector`` until the run finishes; return the distinct
-        successive values seen (consecutive duplicates collapsed; empty while absent is skipped).
+    def sample_while_running(self, selector: str, interval_s: float = 0.05, timeout_s: float = 120.0, prop: str = "innerText") -> list[str]:
+        """Poll the joined text (``prop`` of each match) of ``selector`` until the run finishes; return the
+        distinct successive values seen (consecutive duplicates collapsed; empty while absent is skipped).
 
         Call right after :meth:`run_all`. The last value is read after the run finished.
         """
         js = (
             "([sel, path]) => { const r = window.__lkRun;"
-            " const text = Array.from(document.querySelectorAll(sel)).map(e => e.innerText).join('\\n');"
+            f" const text = Array.from(document.querySelectorAll(sel)).map(e => e[{prop!r}]).join('\\n');"
             " const done = (!r || r.done) && (" + _JS_KERNEL_STATUS + ")(path) === 'idle';"
             " return [text, done]; }"
         )
@@ -552,6 +588,7 @@ __all__: Sequence[str] = [
     "CHROMIUM_ARGS",
     "CHROMIUM_PATH",
     "DEFAULT_LAB_SETTINGS",
+    "FRONT_ENDS",
     "JupyterLab",
     "LabPage",
     "VIEWPORT",

@@ -22,14 +22,14 @@ SLOW_TOKENS, SLOW_INTERVAL_S = 400, 0.05  # twenty seconds of answer: time to cl
 FINAL = "I couldn't find a live reading, but the results describe San Francisco's October weather"
 
 
+IMPORTS = "import lessonkit\nfrom lessonkit import checkpoints\nfrom lessonkit.panels import Dashboard\nfrom langchain_core.messages import HumanMessage\n\n"
+
+
 def make_notebook(path: Path) -> Path:
     """A paced replay (speed 1: tokens arrive with their recorded delays) through the dashboard."""
     return write_notebook(path, [
         nbformat.v4.new_markdown_cell("# Dashboard in the browser\nThe quick-start turn, replayed at recorded speed."),
-        nbformat.v4.new_code_cell(
-            "import lessonkit\nfrom lessonkit import checkpoints\nfrom lessonkit.panels import Dashboard\n"
-            "from langchain_core.messages import HumanMessage\n\nlesson = lessonkit.start('00_quickstart', speed=1)"
-        ),
+        nbformat.v4.new_code_cell(IMPORTS + "lesson = lessonkit.start('00_quickstart', speed=1)"),
         nbformat.v4.new_code_cell(
             "saver = await checkpoints.async_sqlite_saver('browser.db', fresh=True)\n"
             "agent = lessonkit.build_agent(lesson.chat_model(), [lesson.search_tool()], checkpointer=saver)\n"
@@ -38,7 +38,7 @@ def make_notebook(path: Path) -> Path:
         nbformat.v4.new_code_cell(
             "report = await dash.run(agent, {'messages': [HumanMessage('What is the weather in sf?')]}, {'configurable': {'thread_id': '1'}})\nreport"
         ),
-        nbformat.v4.new_markdown_cell("A long answer (1,500 tokens at 1,000 a second): many segments, in rows."),
+        nbformat.v4.new_markdown_cell("A long answer (1,500 tokens at 1,000 a second), streamed as deltas into one widget."),
         nbformat.v4.new_code_cell(
             f"long = lessonkit.start('long', speed=1)\n"
             f"long_agent = lessonkit.build_agent(long.chat_model(), [], checkpointer=checkpoints.memory_saver(), system={LONG_SYSTEM!r})\n"
@@ -80,7 +80,7 @@ def test_dashboard_streams_tokens_and_fills_panels_in_jupyterlab(tmp_path: Path)
         edges = page.page.eval_on_selector(FIRST + " .lk-timings", TIMELINE_EDGES)
         status = page.texts(FIRST + " .lk-status-line")
         long_answer_shown = page.texts(".lk-long .lk-answer")
-        long_segments = page.page.eval_on_selector_all(".lk-long .lk-answer .lk-row > .widget-html", "els => els.length")
+        long_elements = page.page.eval_on_selector_all(".lk-long .lk-answer", "els => els.map(e => e.childElementCount)")
         page.page.locator(FIRST).get_by_text("Thread history (checkpoints)").click()
         page.page.click(FIRST + " .lk-steps details:last-of-type summary")
         page.screenshot(SCREENSHOTS / "thread_history.png", FIRST + " .lk-thread", element_only=True)
@@ -99,8 +99,8 @@ def test_dashboard_streams_tokens_and_fills_panels_in_jupyterlab(tmp_path: Path)
     assert len(timing_rows) == 4 and re.search(r"model\s+llm", timing_rows[1]) and "tool" in timing_rows[2]
     assert any(t.endswith(" s") for t in timeline)
     assert status and status[0].startswith("done")
-    assert long_answer_shown == [long_answer(LONG_TOKENS)], "every segment shown, in order, nothing lost or doubled"
-    assert long_segments >= 5  # lean segment widgets render in the browser's own defaults
+    assert long_answer_shown == [long_answer(LONG_TOKENS)], "every delta shown, in order, nothing lost or doubled"
+    assert long_elements == [0], "one widget, its text one text node (no segments, no markup)"
     assert steps and steps[0].startswith("step -1 · input") and steps[-1].endswith("→ end")
     assert opened and opened[-1].startswith("+ ai: I couldn't find a live reading")
     last_tick, svg_right, panel_right = edges
