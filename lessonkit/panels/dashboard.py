@@ -43,7 +43,7 @@ class Dashboard(Steering, Panel):
     """Token, tool-decision, timing and thread panels over one stream of events."""
 
     def __init__(self, *, via: Source = "astream", flush_interval: float = DEFAULT_INTERVAL_S, graph: bool = False) -> None:
-        """``graph=True`` adds the graph panel (the running node lit); off by default: it resends its SVG per node change."""
+        """``graph=True`` adds the graph panel (the running node lit; its ~4 KB picture is sent once per graph)."""
         self.via = via
         self.tokens, self.tools, self.timings, self.thread = TokenPanel(), ToolDecisionsPanel(), TimingsPanel(), ThreadPanel()
         self.graph_panel = GraphPanel()  # the graph, its running node lit while the run streams

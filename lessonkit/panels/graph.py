@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import ipywidgets as widgets
 
 from ..stream.events import NodeEnd, NodeStart, RunEnd, RunStart, StreamEvent
 from .base import Panel
 from .graph_layout import END, START, GraphEdge, Highlight, Layout, is_terminal, layout, read_graph, render_svg
+from .graph_view import GraphView, marks
 from .style import titled
 from .text import escape
 
@@ -21,6 +21,11 @@ MAX_PATH = 16  # longer paths show their start and end: a looping run stays one 
 ENDED = {"done": "done", "interrupted": "paused at {}", "cancelled": "stopped in {}", "error": "failed in {}"}
 MERMAID_CLASSES = {"running": "fill:#ffe08a,stroke:#d4a000,stroke-width:3px", "done": "fill:#dff3e3,stroke:#2da44e",
                    "failed": "fill:#ffd7d5,stroke:#cf222e", "halted": "fill:#ffe8cc,stroke:#bc4c00"}
+
+
+def caption_room(nodes: list[str]) -> int:
+    """Characters the live picture keeps for its caption (``running: a, b``, ``stopped in research:llm``)."""
+    return max(32, 14 + 2 * max((len(n) for n in nodes), default=0))
 
 
 def node_id(node: str, namespace: tuple[str, ...], xray: bool) -> str | None:
@@ -51,7 +56,7 @@ class GraphPanel(Panel):
         self.mermaid: str | None = None
         self.problem: str | None = None  # why there is no picture (a served agent has no graph object here)
         self._reset()
-        self.view = widgets.HTML(value="<span class='lk-muted'>no graph yet</span>")
+        self.view = GraphView(svg="<span class='lk-muted'>no graph yet</span>")
         self.widget = titled("Graph", self.view, css_class="lk-graph")
         self.stale = False
         if graph is not None:
@@ -79,6 +84,8 @@ class GraphPanel(Panel):
             self.problem = f"{type(graph).__name__} has no drawable graph ({type(error).__name__})"
         self._reset()
         self.widget.layout.display = None if self.layout else "none"  # nothing to draw: no empty box in the dashboard
+        self.view.svg = (render_svg(self.layout, caption_room=caption_room(self.nodes)) if self.layout
+                         else f"<span class='lk-muted'>{escape(self.problem or 'no graph yet')}</span>")
         self.stale = True
         self.sync()
 
@@ -157,7 +164,7 @@ class GraphPanel(Panel):
     def sync(self) -> None:
         if self.stale:
             self.stale = False
-            self.view.value = self.svg() if self.layout else f"<span class='lk-muted'>{escape(self.problem or 'no graph yet')}</span>"
+            self.view.marks = marks(self.highlight())  # the picture is there: only what changed on it
 
     def svg(self) -> str:
         """The graph as a standalone SVG, highlighted as the run stands now ('' without a graph)."""

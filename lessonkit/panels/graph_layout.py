@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 from xml.sax.saxutils import escape as xml_escape
 
+ATTR = {"'": "&apos;", '"': "&quot;"}  # attribute values are single-quoted
+
 START, END = "__start__", "__end__"
 BOX_H, LAYER_GAP, NODE_GAP, MARGIN, CHAR_W = 32, 60, 28, 16, 7.4
 STATES = ("idle", "running", "done", "failed", "halted")
@@ -203,14 +205,39 @@ def _legend(x: float, y: float) -> str:
     return "".join(parts)
 
 
-def render_svg(lay: Layout, hl: Highlight | None = None) -> str:
-    """The graph as a standalone SVG (inline colours, no script, no external fonts): the same in a widget, a saved
-    notebook or a screenshot. The running node is amber and pulses; nodes that ran are green, with ×n if several times."""
+def svg_style() -> str:
+    """The picture's colours by state, as CSS classes: the static SVG and the live view (which only changes classes) share it."""
+    rules = [".lk-graph-svg{max-width:100%;height:auto}",  # a narrow panel shrinks the picture instead of cutting it
+             ".lk-graph-svg .lk-edge{fill:none;stroke:#8c959f;stroke-width:1.3;marker-end:url(#lk-arrow-idle)}",
+             ".lk-graph-svg .lk-edge.taken{stroke:#0969da;stroke-width:2.4;marker-end:url(#lk-arrow-taken)}",
+             ".lk-graph-svg .lk-node rect{stroke-width:1.5}",
+             ".lk-graph-svg .lk-node.running rect{stroke-width:3;animation:lk-pulse 1.2s infinite}",
+             ".lk-graph-svg .lk-node.running .lk-label,.lk-graph-svg .lk-node.failed .lk-label{font-weight:600}",
+             "@keyframes lk-pulse{50%{stroke-opacity:.3}}"]
+    rules += [f".lk-graph-svg .lk-node.{state} rect{{fill:{FILL[state]};stroke:{STROKE[state]}}}" for state in FILL]
+    return "<style>" + "".join(rules) + "</style>"
+
+
+def edge_key(source: str, target: str) -> str:
+    """How an edge is named in the picture (``data-edge``) and in the live view's marks."""
+    return f"{source}>{target}"
+
+
+def render_svg(lay: Layout, hl: Highlight | None = None, *, caption_room: int = 0) -> str:
+    """The graph as a standalone SVG (no script, no external fonts): the same in a widget, a saved notebook or a
+    screenshot. The running node is amber and pulses; nodes that ran are green, with ×n if several times.
+
+    Each state is a CSS class (``svg_style``) and every node, edge, visit count and the caption carry a ``data-``
+    name, so the live view draws this once and then only changes classes and texts. ``caption_room``: characters
+    to leave for a caption that will change (the live view's).
+    """
     hl = hl or Highlight()
-    caption_h = 44 if hl.caption else 0
-    w, h = max(lay.width, len(hl.caption) * CHAR_W + 2 * MARGIN, LEGEND_W + 2 * MARGIN), lay.height + caption_h
+    captioned = bool(hl.caption) or caption_room > 0
+    caption_h = 44 if captioned else 0
+    w = max(lay.width, max(len(hl.caption), caption_room) * CHAR_W + 2 * MARGIN, LEGEND_W + 2 * MARGIN)
+    h = lay.height + caption_h
     out = [f"<svg xmlns='http://www.w3.org/2000/svg' class='lk-graph-svg' width='{w:.0f}' height='{h:.0f}' viewBox='0 0 {w:.0f} {h:.0f}' "
-           "font-family='system-ui, -apple-system, Segoe UI, sans-serif' font-size='13'>",
+           "font-family='system-ui, -apple-system, Segoe UI, sans-serif' font-size='13'>", svg_style(),
            "<defs>" + "".join(f"<marker id='lk-arrow-{name}' viewBox='0 0 10 10' refX='9' refY='5' markerWidth='8' markerHeight='8' "
                               f"markerUnits='userSpaceOnUse' orient='auto'><path d='M0 0L10 5L0 10z' fill='{colour}'/></marker>"
                               for name, colour in (("idle", "#8c959f"), ("taken", "#0969da"))) + "</defs>",
@@ -220,35 +247,28 @@ def render_svg(lay: Layout, hl: Highlight | None = None) -> str:
         is_loop = (edge.source, edge.target) in lay.back_edges or lay.boxes[edge.source].layer >= lay.boxes[edge.target].layer
         d, lx, ly = _edge_path(lay, edge, loops)
         loops += is_loop
-        taken = (edge.source, edge.target) in hl.taken
-        colour, width, arrow = ("#0969da", 2.4, "taken") if taken else ("#8c959f", 1.3, "idle")
+        taken = " taken" if (edge.source, edge.target) in hl.taken else ""
         dash = " stroke-dasharray='5 4'" if edge.conditional else ""
-        out.append(f"<path d='{d}' fill='none' stroke='{colour}' stroke-width='{width}'{dash} marker-end='url(#lk-arrow-{arrow})'/>")
+        out.append(f"<path class='lk-edge{taken}' data-edge='{xml_escape(edge_key(edge.source, edge.target), ATTR)}' d='{d}'{dash}/>")
         if edge.label and edge.label != edge.target:  # beside the edge, on the side it leans to
             left = lay.boxes[edge.target].cx < lay.boxes[edge.source].cx and not is_loop and "C-" not in d
             out.append(f"<text x='{lx + (-7 if left else 7):.1f}' y='{ly + 4:.1f}' font-size='11' fill='#57606a' "
                        f"text-anchor='{'end' if left else 'start'}'>{xml_escape(edge.label)}</text>")
     for box in lay.boxes.values():
         state = hl.states.get(box.id, "idle")
-        terminal = is_terminal(box.id)
-        rx = box.h / 2 if terminal else 6
-        stroke_w = 3 if state == "running" else 1.5
-        out.append(f"<g class='lk-node {state}'><rect x='{box.x}' y='{box.y}' width='{box.w:.1f}' height='{box.h}' rx='{rx}' "
-                   f"fill='{FILL[state]}' stroke='{STROKE[state]}' stroke-width='{stroke_w}'>")
-        if state == "running":
-            out.append("<animate attributeName='stroke-opacity' values='1;0.3;1' dur='1.2s' repeatCount='indefinite'/>")
-        weight = " font-weight='600'" if state in ("running", "failed") else ""
-        out.append(f"</rect><text x='{box.cx:.1f}' y='{box.y + box.h / 2 + 4.5:.1f}' text-anchor='middle' fill='#24292f'{weight}>"
-                   f"{xml_escape(box.label)}</text>")
-        if hl.visits.get(box.id, 0) > 1:
-            out.append(f"<text x='{box.x + box.w - 4:.1f}' y='{box.y - 3:.1f}' text-anchor='end' font-size='11' fill='#57606a'>×{hl.visits[box.id]}</text>")
-        out.append("</g>")
+        rx = box.h / 2 if is_terminal(box.id) else 6
+        visits = hl.visits.get(box.id, 0)
+        out.append(f"<g class='lk-node {state}' data-node='{xml_escape(box.id, ATTR)}'><rect x='{box.x}' y='{box.y}' width='{box.w:.1f}' "
+                   f"height='{box.h}' rx='{rx}'/><text class='lk-label' x='{box.cx:.1f}' y='{box.y + box.h / 2 + 4.5:.1f}' "
+                   f"text-anchor='middle' fill='#24292f'>{xml_escape(box.label)}</text>"
+                   f"<text data-visits='' x='{box.x + box.w - 4:.1f}' y='{box.y - 3:.1f}' text-anchor='end' font-size='11' "
+                   f"fill='#57606a'>{f'×{visits}' if visits > 1 else ''}</text></g>")
     out.append("</g>")
-    if hl.caption:
-        out.append(f"<text x='{MARGIN}' y='{h - 28:.0f}' fill='#24292f' font-weight='600'>{xml_escape(hl.caption)}</text>")
+    if captioned:
+        out.append(f"<text data-caption='' x='{MARGIN}' y='{h - 28:.0f}' fill='#24292f' font-weight='600'>{xml_escape(hl.caption)}</text>")
         out.append(_legend(MARGIN, h - 10))
     out.append("</svg>")
     return "".join(out)
 
 
-__all__ = ["Box", "GraphEdge", "Highlight", "Layout", "layout", "read_graph", "render_svg"]
+__all__ = ["Box", "GraphEdge", "Highlight", "Layout", "edge_key", "layout", "read_graph", "render_svg", "svg_style"]

@@ -13,7 +13,7 @@ import ipywidgets as widgets
 
 from ..stream.events import RunStart
 from .labels import numbered, thread_label
-from .lean import LeanHTML
+
 from .style import SHARED_HTML_STYLE, SHARED_LAYOUT
 from .text import escape
 
@@ -33,7 +33,7 @@ class Section:
 
 
 def heading_widget(text: str) -> widgets.HTML:
-    return LeanHTML(value=f"<b>{escape(text)}</b>", layout=SHARED_LAYOUT, style=SHARED_HTML_STYLE, _dom_classes=("lk-run-label",))
+    return widgets.HTML(value=f"<b>{escape(text)}</b>", layout=SHARED_LAYOUT, style=SHARED_HTML_STYLE, _dom_classes=("lk-run-label",))
 
 
 class RunSections:

@@ -10,7 +10,6 @@ import ipywidgets as widgets
 from ..agent import REJECTED_TOOL_CALL
 from ..stream.events import RunEnd, RunStart, StreamEvent, ToolDecision, ToolEnd, ToolStart
 from .base import Panel
-from .lean import LeanHTML
 from .sections import RunSections, Section
 from .style import CARD_LAYOUT, SHARED_HTML_STYLE, titled
 from .text import escape
@@ -85,7 +84,7 @@ class ToolDecisionsPanel(Panel):
     @staticmethod
     def _placeholder() -> widgets.HTML:
         """Until the model calls a tool the column (or the run's part of it) says so, instead of standing empty."""
-        return LeanHTML(value="<span class='lk-muted'>no tool calls</span>", layout=CARD_LAYOUT,
+        return widgets.HTML(value="<span class='lk-muted'>no tool calls</span>", layout=CARD_LAYOUT,
                         style=SHARED_HTML_STYLE, _dom_classes=("lk-card", "lk-no-tools"))
 
     def begin_run(self, label: str) -> None:
@@ -120,7 +119,7 @@ class ToolDecisionsPanel(Panel):
         return True
 
     def _add(self, decision: ToolDecision) -> str:
-        card = LeanHTML(layout=CARD_LAYOUT, style=SHARED_HTML_STYLE, _dom_classes=("lk-card", "lk-decision"))
+        card = widgets.HTML(layout=CARD_LAYOUT, style=SHARED_HTML_STYLE, _dom_classes=("lk-card", "lk-decision"))
         key = self.sections.add(decision.tool_call_id, self.decisions)
         self.decisions[key] = _Decision(decision, card)
         shown = tuple(c for c in self.cards.children if c is not self.placeholder)

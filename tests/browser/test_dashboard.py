@@ -55,19 +55,27 @@ def make_notebook(path: Path) -> Path:
     ])
 
 
-def test_dashboard_streams_tokens_and_fills_panels_in_jupyterlab(tmp_path: Path) -> None:
-    require_browser()
-    notebook = make_notebook(tmp_path / "dashboard_demo.ipynb")
+REPLAY_AT_PACE = {"LESSONKIT_MODE": "replay", "LESSONKIT_REPLAY_SPEED": "1"}  # the kernel's settings: tokens arrive as recorded
+
+
+def quickstart_recordings(tmp_path: Path) -> Path:
+    """A recordings folder holding the quick-start turn (and the screenshots folder, for people)."""
     recordings = tmp_path / "recordings"
     recordings.mkdir()
     (recordings / RECORDING.name).write_bytes(RECORDING.read_bytes())
+    SCREENSHOTS.mkdir(exist_ok=True)
+    return recordings
+
+
+def test_dashboard_streams_tokens_and_fills_panels_in_jupyterlab(tmp_path: Path) -> None:
+    require_browser()
+    notebook = make_notebook(tmp_path / "dashboard_demo.ipynb")
+    recordings = quickstart_recordings(tmp_path)
     record_answer(tmp_path, "long", LONG_TOKENS, interval_s=0.001)  # written by hand (authored), timing synthesized
     (tmp_path / "long.json").rename(recordings / "long.json")
     record_answer(tmp_path, "slow", SLOW_TOKENS, interval_s=SLOW_INTERVAL_S)
     (tmp_path / "slow.json").rename(recordings / "slow.json")
-    SCREENSHOTS.mkdir(exist_ok=True)
-    env = {"LESSONKIT_MODE": "replay", "LESSONKIT_REPLAY_SPEED": "1"}
-    with JupyterLab([notebook, recordings], env=env) as lab, LabPage(lab, notebook.name) as page:
+    with JupyterLab([notebook, recordings], env=REPLAY_AT_PACE) as lab, LabPage(lab, notebook.name) as page:
         page.run_all()
         answers = page.sample_while_running(FIRST + " .lk-tokens .lk-answer", interval_s=0.03, timeout_s=120)
         page.wait_idle_after_run(timeout_s=120)
