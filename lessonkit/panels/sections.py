@@ -13,7 +13,6 @@ import ipywidgets as widgets
 
 from ..stream.events import RunStart
 from .labels import numbered, thread_label
-
 from .style import SHARED_HTML_STYLE, SHARED_LAYOUT
 from .text import escape
 
