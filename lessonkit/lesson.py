@@ -96,7 +96,9 @@ class Lesson:
 
     def at_speed(self, speed: float) -> "Lesson":
         """The same lesson and recording, replayed at another pace (e.g. slow enough to press Stop)."""
-        return replace(self, speed=resolve_speed(speed, os.environ))
+        copy = replace(self, speed=resolve_speed(speed, os.environ))
+        copy._recorder = self.recorder.at_speed(copy.speed)  # shared: one cassette, one upstream, one lock
+        return copy
 
     def chat_model(self, model: str = DEFAULT_MODEL, **kwargs: Any) -> ChatOpenAI:
         """A real ChatOpenAI with streamed usage on; its HTTP goes through lessonkit's transports."""
@@ -145,7 +147,7 @@ def start(
 ) -> Lesson:
     """Begin a lesson: load .env, read the settings, open ``recordings/<name>.json``, print the mode line."""
     load_env()
-    settings = Settings.from_env()
+    settings = Settings.from_env(speed=speed)
     mode = settings.mode if mode is None else parse_mode(mode, "mode")
     folder = Path(recordings_dir or settings.recordings_dir or Path.cwd() / "recordings")
     path = (folder / f"{name}.json").resolve()
@@ -161,7 +163,7 @@ def start(
     else:
         cassette = Cassette(path, notebook=f"{name}.ipynb")
     lesson = Lesson(
-        name=name, mode=mode, speed=settings.replay_speed if speed is None else resolve_speed(speed, os.environ),
+        name=name, mode=mode, speed=settings.replay_speed,
         cassette=cassette, script=script, replay_known=replay_known,
         shown_as=f"{settings.shown_as}/{name}.json" if settings.shown_as else None,
     )

@@ -230,3 +230,13 @@ def test_ipython_still_has_showtraceback() -> None:
     """lessonkit.support.cell_errors displays through InteractiveShell._showtraceback (private API canary)."""
     from IPython.core.interactiveshell import InteractiveShell
     assert callable(getattr(InteractiveShell, "_showtraceback", None)), "IPython moved _showtraceback: update lessonkit/support/cell_errors.py"
+
+
+def test_a_speed_given_to_start_wins_over_a_bad_one_in_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``start(speed=0)`` does not read LESSONKIT_REPLAY_SPEED at all; without ``speed`` the bad value is refused."""
+    monkeypatch.setenv("LESSONKIT_REPLAY_SPEED", "fast")
+    monkeypatch.setenv("LESSONKIT_MODE", "replay")
+    lesson = lessonkit.start("speedy", speed=0, recordings_dir=tmp_path, announce=False)
+    assert lesson.speed == 0.0
+    with pytest.raises(ModeError, match="'fast' is not a number"):
+        lessonkit.start("speedy", recordings_dir=tmp_path, announce=False)

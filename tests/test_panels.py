@@ -107,6 +107,16 @@ def updates() -> list[Any]:
 
 
 @pytest.mark.usefixtures("widget_messages")
+def test_stream_text_counts_emoji_and_a_lone_surrogate_as_the_browser_does() -> None:
+    """Offsets are UTF-16 units; a lone surrogate (half an emoji from a broken JSON escape) must not stop the stream."""
+    text = StreamText()
+    for piece in ("a😀", "b\ud83d", "c"):
+        text.append(piece)
+        text.sync()
+    assert [at for at, _ in deltas()] == [0, 3, 5] and text.value == "a😀b\ufffdc" and text.text == text.value
+
+
+@pytest.mark.usefixtures("widget_messages")
 def test_stream_text_sends_each_appended_character_once_as_a_delta() -> None:
     text = StreamText("lk-text", "lk-answer")
     words = " ".join(f"word{n} <b>&amp;</b>" for n in range(300))

@@ -130,6 +130,8 @@ def test_at_speed_replays_the_same_recording_at_another_pace() -> None:
     lesson = lessonkit.start("00_quickstart", recordings_dir=Path(__file__).resolve().parents[1] / "notebooks" / "recordings", announce=False)
     paced = lesson.at_speed(1)
     assert (paced.speed, lesson.speed) == (1.0, 0.0) and paced.cassette is lesson.cassette  # one recording, two paces
+    assert (paced.recorder.speed, lesson.recorder.speed) == (1.0, 0.0)
+    assert paced.recorder._turn is lesson.recorder._turn and paced.recorder.upstream is lesson.recorder.upstream  # one writer
     with pytest.raises(ModeError, match="out of range"):
         lesson.at_speed(2)
 

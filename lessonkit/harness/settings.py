@@ -73,11 +73,16 @@ class Settings:
     pg_bin: str | None = None
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, *, front_end: bool | None = None) -> "Settings":
-        """Read and check every setting (``front_end``: as if in a Jupyter front end, for the default speed)."""
+    def from_env(cls, env: Mapping[str, str] | None = None, *, front_end: bool | None = None,
+                 speed: float | None = None) -> "Settings":
+        """Read and check every setting (``front_end``: as if in a Jupyter front end, for the default speed).
+
+        ``speed``: the caller's own (``lessonkit.start(speed=...)``), which wins: the variable is then not read at all.
+        """
         env = os.environ if env is None else env
+        given = env.get(VARIABLES["replay_speed"], "") if speed is None else speed
         return cls(
-            mode=active_mode(env), replay_speed=resolve_speed(env.get(VARIABLES["replay_speed"], ""), env, front_end),
+            mode=active_mode(env), replay_speed=resolve_speed(given, env, front_end),
             record_policy=record_policy(env.get(VARIABLES["record_policy"])), script=_path(env, "script"),
             recordings_dir=_path(env, "recordings_dir"), shown_as=_text(env, "shown_as"), data_dir=_path(env, "data_dir"),
             usage_dir=_path(env, "usage_dir"), notebook=_text(env, "notebook"), database_url=_text(env, "database_url"),

@@ -29,7 +29,12 @@ ESM = Path(__file__).parent / "static" / "stream_text.js"
 
 def utf16_units(text: str) -> int:
     """The length a browser gives ``text`` (characters outside the BMP, e.g. emoji, count two)."""
-    return len(text.encode("utf-16-le")) // 2
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
+def whole_characters(text: str) -> str:
+    """``text`` with any lone surrogate (half an emoji, from a broken escape) as U+FFFD: no message can carry one."""
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
 
 
 class StreamText(anywidget.AnyWidget):
@@ -52,7 +57,7 @@ class StreamText(anywidget.AnyWidget):
 
     def append(self, text: str) -> None:
         if text:
-            self._pending.append(text)
+            self._pending.append(whole_characters(text))
 
     def sync(self) -> None:
         """Send what was appended since the last sync as one delta; keep ``value`` whole without resending it."""
@@ -74,5 +79,5 @@ class StreamText(anywidget.AnyWidget):
         """A view missed a delta and asks for the text from its end: send it the rest as one delta."""
         start = content.get("from") if isinstance(content, dict) else None
         if isinstance(start, int) and 0 <= start < self._units:
-            rest = self.value.encode("utf-16-le")[2 * start:].decode("utf-16-le", errors="replace")
+            rest = self.value.encode("utf-16-le", "surrogatepass")[2 * start:].decode("utf-16-le", "surrogatepass")
             self.send([start, rest])

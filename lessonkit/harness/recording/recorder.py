@@ -107,6 +107,12 @@ class Recorder:
         self.speed = speed
         self._turn = threading.Lock()
 
+    def at_speed(self, speed: float) -> "Recorder":
+        """The same recording, upstream and lock, paced differently (``Lesson.at_speed``): one cassette, one writer."""
+        twin = Recorder(self.cassette, self.mode, self.upstream, speed)
+        twin._turn = self._turn
+        return twin
+
     def step(self, kind: Kind, request: Mapping[str, Any]) -> Replayed | None:
         """The replayed interaction for this request, or None: ask the upstream (then ``keep`` its answer)."""
         with self._turn:
