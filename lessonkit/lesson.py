@@ -148,7 +148,9 @@ def start(
     """Begin a lesson: load .env, read the settings, open ``recordings/<name>.json``, print the mode line."""
     load_env()
     settings = Settings.from_env(speed=speed)
-    mode = settings.mode if mode is None else parse_mode(mode, "mode")
+    if mode is not None:
+        settings = settings.replace(mode=parse_mode(mode, "mode"))
+    mode = settings.mode
     folder = Path(recordings_dir or settings.recordings_dir or Path.cwd() / "recordings")
     path = (folder / f"{name}.json").resolve()
     script = load_script(settings.script) if mode == "record" and settings.script else None
@@ -157,8 +159,7 @@ def start(
     if mode == "record":
         check_running_name(name, folder)  # before anything is written
         # a whole run (lessonkit record) replaces the recording; a kernel's run merges into it
-        policy = commit_policy(record_mode(recording=True, script=script is not None, extend=replay_known),
-                               whole_run=settings.record_policy is not None)
+        policy = commit_policy(settings.record_mode, whole_run=settings.record_policy is not None)
         cassette = pending_cassette(path, f"{name}.ipynb", policy=policy)
     else:
         cassette = Cassette(path, notebook=f"{name}.ipynb")

@@ -168,4 +168,4 @@ def test_a_dashboard_with_graph_lights_the_running_node_and_a_plain_one_has_no_g
     assert "running: action" in seen and "running: llm" in seen
     assert dash.graph_panel.text() == "graph: __start__ → llm → action → llm → __end__ · done"
     assert dash.graph_panel.widget in dash.widget.children[2].children
-    assert plain.graph_panel not in plain.live_panels and plain.graph_panel.widget not in plain.widget.children[2].children
+    assert plain.graph_panel is None and len(plain.live_panels) == 3 and len(plain.widget.children[2].children) == 2

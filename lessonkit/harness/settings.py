@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Literal, Mapping, MutableMapping, cast
 
 from ..errors import ModeError
-from .modes import Mode, parse_mode, resolve_speed
+from .modes import Mode, parse_mode, replay_speed
 from .recording.recorder import RecordMode, record_mode
 
 RecordPolicy = Literal["all", "missing"]  # None: record mode in a kernel, merged into the recording
@@ -39,12 +39,8 @@ def raw(field: str, env: Mapping[str, str] | None = None) -> str | None:
     return value or None
 
 
-def _text(env: Mapping[str, str], field: str) -> str | None:
-    return raw(field, env)
-
-
 def _path(env: Mapping[str, str], field: str) -> Path | None:
-    value = _text(env, field)
+    value = raw(field, env)
     return Path(value) if value else None
 
 
@@ -80,13 +76,12 @@ class Settings:
         ``speed``: the caller's own (``lessonkit.start(speed=...)``), which wins: the variable is then not read at all.
         """
         env = os.environ if env is None else env
-        given = env.get(VARIABLES["replay_speed"], "") if speed is None else speed
         return cls(
-            mode=active_mode(env), replay_speed=resolve_speed(given, env, front_end),
+            mode=active_mode(env), replay_speed=replay_speed(env, speed, front_end),
             record_policy=record_policy(env.get(VARIABLES["record_policy"])), script=_path(env, "script"),
-            recordings_dir=_path(env, "recordings_dir"), shown_as=_text(env, "shown_as"), data_dir=_path(env, "data_dir"),
-            usage_dir=_path(env, "usage_dir"), notebook=_text(env, "notebook"), database_url=_text(env, "database_url"),
-            pg_bin=_text(env, "pg_bin"),
+            recordings_dir=_path(env, "recordings_dir"), shown_as=raw("shown_as", env), data_dir=_path(env, "data_dir"),
+            usage_dir=_path(env, "usage_dir"), notebook=raw("notebook", env), database_url=raw("database_url", env),
+            pg_bin=raw("pg_bin", env),
         )
 
     def to_env(self, *fields: str) -> dict[str, str | None]:

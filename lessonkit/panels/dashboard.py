@@ -46,8 +46,8 @@ class Dashboard(Steering, Panel):
         """``graph=True`` adds the graph panel (the running node lit; its ~4 KB picture is sent once per graph)."""
         self.via = via
         self.tokens, self.tools, self.timings, self.thread = TokenPanel(), ToolDecisionsPanel(), TimingsPanel(), ThreadPanel()
-        self.graph_panel = GraphPanel()  # the graph, its running node lit while the run streams
-        self.live_panels: tuple[Panel, ...] = (self.tokens, self.tools, self.timings) + ((self.graph_panel,) if graph else ())
+        self.graph_panel = GraphPanel() if graph else None  # the graph, its running node lit while the run streams
+        self.live_panels: tuple[Panel, ...] = (self.tokens, self.tools, self.timings) + ((self.graph_panel,) if self.graph_panel else ())
         self.events: list[StreamEvent] = []
         self.runs: list[list[StreamEvent]] = []
         self.labels: list[str] = []  # per run: thread and question (``labels.run_label``)
@@ -63,9 +63,10 @@ class Dashboard(Steering, Panel):
         history = widgets.Accordion(children=[widgets.VBox([self.thread.widget, self.time_travel.widget], _dom_classes=("lk-history",))])
         history.set_title(0, "Thread history (checkpoints)")
         header = widgets.HBox([self.status, self.progress, self.stop_button])
-        middle = widgets.HBox([*([self.graph_panel.widget] if graph else []), self.tokens.widget, self.tools.widget])
+        middle = widgets.HBox([panel.widget for panel in (self.graph_panel, self.tokens, self.tools) if panel is not None])
         self.widget = widgets.VBox([style_widget(), header, middle, self.timings.widget, history])
-        self.graph_panel.widget.layout = widgets.Layout(flex="0 0 auto", max_width="30%", overflow="auto", padding="0 8px 0 0")
+        if self.graph_panel is not None:
+            self.graph_panel.widget.layout = widgets.Layout(flex="0 0 auto", max_width="30%", overflow="auto", padding="0 8px 0 0")
         for panel in (self.tokens, self.tools):
             panel.widget.layout = widgets.Layout(width="35%" if graph else "50%", padding="0 8px 0 0")
         self.widget.add_class("lk-dashboard")
@@ -152,7 +153,7 @@ class Dashboard(Steering, Panel):
 
     async def _stream(self, current: list[StreamEvent], graph: Any, inputs: Any, config: Mapping[str, Any] | None,
                       prepare: Prepare | None = None, **kwargs: Any) -> RunReport:
-        if self.graph_panel in self.live_panels:
+        if self.graph_panel is not None:
             self.graph_panel.set_graph(graph)
         with quiet_gc():  # no 50-80 ms full collections while tokens are waiting to be sent
             try:
