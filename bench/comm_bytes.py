@@ -4,7 +4,8 @@ Sizes are the message's ``msg_type`` and ``data`` as UTF-8 JSON (as jupyter_clie
 any binary buffers; the Jupyter header, the same for every message, is left out. Used by the traffic
 benchmark and by the panel tests (``tests/widget_traffic.py``). ``senders`` says which comm (widget
 model id) sent each message, so a benchmark can tell the streamed text from the rest; ``messages``
-keeps each ``(msg_type, data)`` when ``keep`` is set (the tests read what was sent, not only how much).
+keeps each ``(msg_type, data)`` and ``buffers`` their binary buffers when ``keep`` is set (the tests read what
+was sent, not only how much).
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ class CountingComm(BaseComm):
     sent: list[int] = []
     senders: list[str] = []
     messages: list[tuple[str, Any]] = []
+    buffers: list[list[bytes]] = []
     keep = False
 
     def publish_msg(self, msg_type: str, data: Any = None, metadata: Any = None, buffers: Any = None, **keys: Any) -> None:
@@ -28,8 +30,9 @@ class CountingComm(BaseComm):
         CountingComm.senders.append(self.comm_id)
         if CountingComm.keep:
             CountingComm.messages.append((msg_type, json.loads(packed)["data"]))
+            CountingComm.buffers.append([bytes(b) for b in buffers or ()])
 
     @classmethod
     def reset(cls, keep: bool = False) -> None:
         """Start counting afresh (``keep``: also record each message's content)."""
-        cls.sent, cls.senders, cls.messages, cls.keep = [], [], [], keep
+        cls.sent, cls.senders, cls.messages, cls.buffers, cls.keep = [], [], [], [], keep

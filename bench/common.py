@@ -7,7 +7,7 @@ import string
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from langchain_core.messages import HumanMessage
 
@@ -35,9 +35,21 @@ def long_answer(chunks: int) -> str:
     return " ".join(words)
 
 
-def record_answer(folder: Path, name: str, chunks: int, interval_s: float = 0.001, first_token_s: float = 0.3) -> Path:
-    """Record one model turn whose answer streams in ``chunks`` pieces (authored, timing synthesized)."""
-    reply = Reply(content=long_answer(chunks), first_token_s=first_token_s, chunk_interval_s=interval_s)
+def prose_answer(chunks: int) -> str:
+    """Real English prose, ``chunks`` words: this repository's README, whitespace collapsed (repeated if it runs out).
+
+    Compressed a flush at a time, ``long_answer``'s letter pattern shrinks to ~0.43 of its size and prose
+    to ~0.6 (the real gpt-4o answers in shared/fixtures/openai-wire: 0.64); a figure for compressed
+    traffic on ``long_answer`` alone would flatter it.
+    """
+    words = (Path(__file__).parents[1] / "README.md").read_text().split()
+    return " ".join(words[i % len(words)] for i in range(chunks))
+
+
+def record_answer(folder: Path, name: str, chunks: int, interval_s: float = 0.001, first_token_s: float = 0.3,
+                  text: Callable[[int], str] = long_answer) -> Path:
+    """Record one model turn whose answer (``text(chunks)``) streams in ``chunks`` pieces (authored, timing synthesized)."""
+    reply = Reply(content=text(chunks), first_token_s=first_token_s, chunk_interval_s=interval_s)
     script = Script(replies=[reply], note=f"benchmark answer of {chunks} chunks")
     lesson = lessonkit.Lesson(name, "record", 0.0, Cassette(folder / f"{name}.json"), script=script)
     graph = lessonkit.build_agent(lesson.chat_model(), [], checkpointer=checkpoints.memory_saver(), system="bench")

@@ -2,11 +2,12 @@
 
 A recorded answer of N tokens is replayed through the dashboard at recorded pace (1 ms apart: 1,000
 tokens/s); every widget comm message is measured. The naive baseline sets one HTML.value per token.
-Bytes are the median over runs; flushes and waits are the worst any run saw. ``answer_widget`` is the
-part sent over the answer's own widget (its opening, with its ES module, and its deltas); the rest of
-the total is the call card around it and the other panels.
-Run: python -m bench.traffic [--tokens 3000] [--runs 5] [--interval 0.08] [--no-quiet-gc]
-(``--interval``: the flush interval; ``--no-quiet-gc``: run without ``quiet_gc``, to see what it buys.)
+Bytes are the median over runs; flushes and waits are the worst any run saw. ``token_view`` is the
+part sent over the token panel's widget (cards and streamed text, as batched ops); the rest of the
+total is the other panels.
+Run: python -m bench.traffic [--tokens 3000] [--runs 5] [--interval 0.08] [--no-quiet-gc] [--text letters|prose]
+(``--interval``: the flush interval; ``--no-quiet-gc``: run without ``quiet_gc``, to see what it buys;
+``--text prose``: the answer is English prose instead of the letter pattern, which compresses better.)
 """
 from __future__ import annotations
 
@@ -20,10 +21,13 @@ import comm
 import ipywidgets as widgets
 
 from bench.comm_bytes import CountingComm
-from bench.common import INPUT, long_answer, record_answer, replay_graph, workdir
+from bench.common import INPUT, long_answer, prose_answer, record_answer, replay_graph, workdir
 import lessonkit.panels.dashboard as dashboard_module
 from lessonkit.panels import Dashboard
 from lessonkit.panels.batching import DEFAULT_INTERVAL_S
+
+
+TEXTS = {"letters": long_answer, "prose": prose_answer}
 
 
 def naive_bytes(text_pieces: list[str]) -> int:
@@ -35,13 +39,13 @@ def naive_bytes(text_pieces: list[str]) -> int:
 
 
 async def dashboard_bytes(folder, speed: float, interval: float = DEFAULT_INTERVAL_S) -> tuple[int, int, Dashboard]:
-    """Bytes the run sends in all, and those over the answer's own widget."""
+    """Bytes the run sends in all, and those over the token panel's widget."""
     graph = replay_graph(folder, "traffic", speed=speed)
     dash = Dashboard(flush_interval=interval)
     dash._displayed = True
     start = len(CountingComm.sent)
     await dash.run(graph, INPUT, {"configurable": {"thread_id": "t"}})
-    answers = {getattr(call.answer, "model_id", None) for call in dash.tokens.calls.values()}
+    answers = {dash.tokens.view.model_id}
     sent = list(zip(CountingComm.sent[start:], CountingComm.senders[start:], strict=True))
     return sum(size for size, _ in sent), sum(size for size, comm_id in sent if comm_id in answers), dash
 
@@ -52,6 +56,7 @@ def main() -> dict:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--interval", type=float, default=DEFAULT_INTERVAL_S)
     parser.add_argument("--no-quiet-gc", action="store_true")
+    parser.add_argument("--text", choices=sorted(TEXTS), default="letters")
     args = parser.parse_args()
     quiet_gc = dashboard_module.quiet_gc
     if args.no_quiet_gc:
@@ -64,8 +69,8 @@ def main() -> dict:
 
 def measure(args: argparse.Namespace) -> dict:
     comm.create_comm = lambda *a, **k: CountingComm(*a, **k)
-    folder = record_answer(workdir(), "traffic", args.tokens, interval_s=0.001)
-    text = long_answer(args.tokens)
+    folder = record_answer(workdir(), "traffic", args.tokens, interval_s=0.001, text=TEXTS[args.text])
+    text = TEXTS[args.text](args.tokens)
     pieces = [text.split(" ")[0]] + [" " + w for w in text.split(" ")[1:]]
     paced_runs, answer_runs, instant_runs, flushers = [], [], [], []
     for _ in range(args.runs):
@@ -79,10 +84,10 @@ def measure(args: argparse.Namespace) -> dict:
     paced, instant, text_bytes = int(statistics.median(paced_runs)), int(statistics.median(instant_runs)), len(text.encode())
     answer = int(statistics.median(answer_runs))
     result = {
-        "benchmark": "traffic", "tokens": args.tokens, "runs": args.runs, "text_bytes": text_bytes,
+        "benchmark": "traffic", "tokens": args.tokens, "text": args.text, "runs": args.runs, "text_bytes": text_bytes,
         "lessonkit_bytes_at_1000_tok_s": paced, "ratio_to_text_at_1000_tok_s": round(paced / text_bytes, 2),
         "ratio_range_at_1000_tok_s": [round(min(paced_runs) / text_bytes, 2), round(max(paced_runs) / text_bytes, 2)],
-        "answer_widget_bytes_at_1000_tok_s": answer, "answer_widget_ratio_at_1000_tok_s": round(answer / text_bytes, 2),
+        "token_view_bytes_at_1000_tok_s": answer, "token_view_ratio_at_1000_tok_s": round(answer / text_bytes, 2),
         "lessonkit_bytes_at_speed_0": instant, "ratio_to_text_at_speed_0": round(instant / text_bytes, 2),
         "naive_bytes": naive, "naive_ratio_to_text": round(naive / text_bytes, 1), "target_ratio": "<= 1.3",
         "flushes": max(len(f.flush_times) for f in flushers),

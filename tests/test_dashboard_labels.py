@@ -68,8 +68,9 @@ def test_one_run_prints_and_shows_as_before() -> None:
     assert dash.tools.text() == "Tool decisions: none"
     assert dash.timings.text().startswith("Timings: 1 model call, 0 tool calls\n")
     assert "run 1" not in dash.text()
-    for box in (dash.tokens.cards, dash.tools.cards, dash.timings.body):
+    for box in (dash.tools.cards, dash.timings.body):
         assert not any("lk-run-label" in child._dom_classes for child in box.children)
+    assert not any("run" in item for item in dash.tokens.view.items)
 
 
 def test_several_runs_are_labelled_with_thread_and_question_in_text_and_widgets() -> None:
@@ -101,10 +102,10 @@ def test_several_runs_are_labelled_with_thread_and_question_in_text_and_widgets(
         "",
     ]
     # widgets: a heading before each run's cards, the same words
-    headings = [c.value for c in dash.tokens.cards.children if "lk-run-label" in c._dom_classes]
-    assert headings == ['<b>run 1 · thread "trip" · "What is the weather in sf?"</b>', '<b>run 2 · thread "trip" · "What about in la?"</b>',
-                        '<b>run 3 · thread "trip-new" · "What about in la?"</b>']
-    kinds = ["heading" if "lk-run-label" in c._dom_classes else "card" for c in dash.tokens.cards.children]
+    headings = [item["run"] for item in dash.tokens.view.items if "run" in item]
+    assert headings == ['run 1 · thread "trip" · "What is the weather in sf?"', 'run 2 · thread "trip" · "What about in la?"',
+                        'run 3 · thread "trip-new" · "What about in la?"']
+    kinds = ["heading" if "run" in item else "card" for item in dash.tokens.view.items]
     assert kinds == ["heading", "card"] * 3
     tool_kinds = ["heading" if "lk-run-label" in c._dom_classes else "none" if "lk-no-tools" in c._dom_classes else "?"
                   for c in dash.tools.cards.children]

@@ -94,7 +94,7 @@ def test_stop_after_the_first_token_then_continue_and_ask_again(tmp_path: Path) 
     assert out["text"] == str(stopped)  # one run: the dashboard's text is its report, as before
     assert out["tokens"].startswith("[llm · step 1 · stopped] word0") and STORY not in out["tokens"]
     call = next(iter(dash.tokens.calls.values()))
-    assert call.status == "stopped" and "<span class='lk-status'>stopped</span>" in call.head.value
+    assert call.status == "stopped" and next(item for item in dash.tokens.view.items if "status" in item)["status"] == "stopped"
     timings_head, model_row = out["timings"].splitlines()[:2]
     assert timings_head == "Timings: 1 model call, 0 tool calls (stopped)" and model_row.endswith("incomplete")
     assert "<td class='lk-error'>stopped</td>" in out["table"]

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +16,11 @@ import lessonkit
 from lessonkit import checkpoints
 from lessonkit.panels import Dashboard, ThreadPanel, TokenPanel
 from lessonkit.panels.batching import Flusher
-from lessonkit.panels.stream_text import StreamText
+from lessonkit.panels.token_view import apply_ops
 from bench.comm_bytes import CountingComm
 from lessonkit.panels.thread import SHOWN_STEPS
 from lessonkit.harness.recording import Cassette, Reply, Script
-from lessonkit.stream.events import ModelStart, RunEnd, Token
+from lessonkit.stream.events import ModelEnd, ModelStart, RunEnd, Token
 from tests.stream_graphs import ANSWER, build, recorded
 from tests.widget_traffic import widget_bytes, widget_messages  # noqa: F401 (fixtures)
 
@@ -73,7 +75,7 @@ def feed_tokens(widget_bytes: list[int], chars: int, per_flush: int = 50) -> tup
         if n % per_flush == 0:
             panel.sync()
     panel.sync()
-    assert panel.calls["c1"].answer.value == text
+    assert panel.calls["c1"].answer == text and panel.view.items[0]["text"] == text
     return sum(widget_bytes) - before, text
 
 
@@ -81,8 +83,8 @@ def test_bytes_sent_grow_linearly_with_the_text(widget_bytes: list[int]) -> None
     small, _ = feed_tokens(widget_bytes, 4_000)
     large, text = feed_tokens(widget_bytes, 16_000)
     assert large / small < 5  # 4× the text costs about 4× the bytes (quadratic would be ~16×)
-    assert large < 1.6 * len(text)  # at ~250 new characters a flush: each character once, plus ~80 B a flush and the card
-    assert (large - small) / (len(text) * 0.75) < 1.35  # what one more character costs: itself and its share of a delta
+    assert large < 1.0 * len(text)  # ~250 new characters a flush, compressed: each character once, plus ~75 B a flush
+    assert (large - small) / (len(text) * 0.75) < 1.0  # what one more character costs: under itself, compressed
 
 
 def test_naive_per_token_value_updates_are_quadratic(widget_bytes: list[int]) -> None:
@@ -97,95 +99,101 @@ def test_naive_per_token_value_updates_are_quadratic(widget_bytes: list[int]) ->
     assert sum(widget_bytes) - start > 100 * len(value)
 
 
-def deltas() -> list[Any]:
-    """The custom messages sent so far (the ``widget_messages`` fixture keeps them)."""
-    return [data["content"] for kind, data in CountingComm.messages if kind == "comm_msg" and data.get("method") == "custom"]
+def batches() -> list[tuple[int, list[Any], bool]]:
+    """Each custom message sent so far as ``(seq, ops, compressed)``, decoded as the browser decodes it."""
+    out = []
+    for (kind, data), buffers in zip(CountingComm.messages, CountingComm.buffers, strict=True):
+        if kind == "comm_msg" and data.get("method") == "custom":
+            content = data["content"]
+            if len(content) == 2:
+                out.append((content[0], content[1], False))
+            else:
+                out.append((content[0], json.loads(zlib.decompress(buffers[0], -15)), True))
+    return out
 
 
 def updates() -> list[Any]:
-    return [data for kind, data in CountingComm.messages if kind == "comm_msg" and data.get("method") == "update"]
+    """The token view's state updates sent so far."""
+    return [data for kind, data in CountingComm.messages if kind == "comm_msg" and data.get("method") == "update" and "panel" in data["state"]]
+
+
+def replayed(sent: list[tuple[int, list[Any], bool]]) -> list[dict[str, Any]]:
+    """What a browser that saw every batch holds: the ops applied in order to an empty panel."""
+    items: list[dict[str, Any]] = []
+    for _, ops, _ in sent:
+        apply_ops(items, ops)
+    return items
 
 
 @pytest.mark.usefixtures("widget_messages")
-def test_stream_text_counts_emoji_and_a_lone_surrogate_as_the_browser_does() -> None:
-    """Offsets are UTF-16 units; a lone surrogate (half an emoji from a broken JSON escape) must not stop the stream."""
-    text = StreamText()
-    for piece in ("a😀", "b\ud83d", "c"):
-        text.append(piece)
-        text.sync()
-    assert [at for at, _ in deltas()] == [0, 3, 5] and text.value == "a😀b\ufffdc" and text.text == text.value
-
-
-@pytest.mark.usefixtures("widget_messages")
-def test_stream_text_sends_each_appended_character_once_as_a_delta() -> None:
-    text = StreamText("lk-text", "lk-answer")
+def test_token_view_sends_each_character_once_in_one_batch_per_flush_compressed_when_smaller() -> None:
+    panel = TokenPanel()
+    panel.on_event(ModelStart(t=0.0, call_id="c1", node="llm", step=1, model="gpt-4o"))
     words = " ".join(f"word{n} <b>&amp;</b>" for n in range(300))
     for start in range(0, len(words), 7):
-        text.append(words[start:start + 7])
-        if start % 70 == 0:
-            text.sync()
-    assert text.text == words and text.value != words  # the text form has what is not sent yet
-    text.sync()
-    sent = deltas()
-    assert "".join(piece for _, piece in sent) == words  # raw text (the browser sets it as DOM text), once
-    assert [at for at, _ in sent] == [sum(len(piece) for _, piece in sent[:i]) for i in range(len(sent))]
-    assert updates() == []  # the kernel's value is kept whole without being resent...
-    assert text.value == words and text.get_state()["value"] == words  # ...so a reload's state request gets it all
-    text.sync()
-    assert len(deltas()) == len(sent)  # nothing new, nothing sent
+        panel.on_event(Token(t=0.0, call_id="c1", text=words[start:start + 7]))
+        if start % 700 == 0:
+            panel.sync()
+    assert panel.calls["c1"].answer == words and panel.view.items[0]["text"] != words  # the text form has what is not sent yet
+    panel.sync()
+    panel.sync()  # nothing new: nothing sent
+    sent = batches()
+    assert [seq for seq, _, _ in sent] == list(range(1, len(sent) + 1)) and len(sent) == len(range(0, len(words), 700)) + 1
+    texts = [op for _, ops, _ in sent for op in ops if op[0] == "text"]
+    assert "".join(op[2] for op in texts) == words and len(texts) == len(sent)  # raw text, once; a flush's tokens in one op
+    assert sent[0][2] is False and all(compressed for _, _, compressed in sent[1:])  # a short first batch goes inline
+    assert replayed(sent) == panel.view.items == [{"label": "llm · step 1", "model": "gpt-4o", "status": "streaming…", "text": words, "args": []}]
+    assert updates() == [] and panel.view.get_state()["panel"]["items"][0]["text"] == words  # kept whole, never resent
 
 
 @pytest.mark.usefixtures("widget_messages")
-def test_property_lock_canary_for_stream_text() -> None:
-    """StreamText relies on ipywidgets' private ``_lock_property`` to keep ``value`` without echoing it: fail loudly if it moves."""
-    import ipywidgets as widgets
-
-    assert hasattr(widgets.Widget, "_lock_property"), "ipywidgets dropped Widget._lock_property: StreamText._set_quietly needs another way"
-    html = widgets.HTML()
-    with html._lock_property(value="kept"):
-        html.value = "kept"
-    assert html.value == "kept" and updates() == []
-    html.value = "sent"  # outside the lock the usual update goes out: the canary can tell the two apart
-    assert [d["state"] for d in updates()] == [{"value": "sent"}]
-
-
-@pytest.mark.usefixtures("widget_messages")
-def test_stream_text_counts_offsets_as_the_browser_does_and_answers_a_view_that_missed_a_delta() -> None:
-    text = StreamText()
-    for piece in ("café ", "😀 ", "ok"):  # the emoji is two UTF-16 units in a browser's string
-        text.append(piece)
-        text.sync()
-    assert [at for at, _ in deltas()] == [0, 5, 8]
-    text.comm.handle_msg({"content": {"data": {"method": "custom", "content": {"from": 5}}}, "buffers": []})
-    assert deltas()[-1] == [5, "😀 ok"]  # the rest, from where that view's text ends
-    text.comm.handle_msg({"content": {"data": {"method": "custom", "content": {"from": 10}}}, "buffers": []})
-    text.comm.handle_msg({"content": {"data": {"method": "custom", "content": "junk"}}, "buffers": []})
-    assert len(deltas()) == 4  # an up-to-date view or a stray message gets nothing
-
-
-@pytest.mark.usefixtures("widget_messages")
-def test_a_call_that_only_asks_for_tools_opens_no_answer_widget_and_first_text_rides_in_the_opening() -> None:
+def test_a_lone_surrogate_becomes_a_replacement_character_instead_of_stopping_the_stream() -> None:
     panel = TokenPanel()
+    panel.on_event(ModelStart(t=0.0, call_id="c1", node="llm", step=1))
+    for piece in ("a😀", "b\ud83d", "c"):
+        panel.on_event(Token(t=0.0, call_id="c1", text=piece))
+        panel.sync()
+    assert replayed(batches())[0]["text"] == "a😀b\ufffdc" == panel.calls["c1"].answer
+
+
+@pytest.mark.usefixtures("widget_messages")
+def test_a_view_that_missed_a_batch_gets_the_whole_panel_once() -> None:
+    panel = TokenPanel()
+    panel.on_event(ModelStart(t=0.0, call_id="c1", node="llm", step=1))
+    panel.on_event(Token(t=0.0, call_id="c1", text="café 😀"))
+    panel.sync()
+    view = panel.view
+    view.comm.handle_msg({"content": {"data": {"method": "custom", "content": {"resync": 0}}}, "buffers": []})
+    assert [u["state"]["panel"] for u in updates()] == [{"seq": 1, "items": view.items}] and view.items[0]["text"] == "café 😀"
+    view.comm.handle_msg({"content": {"data": {"method": "custom", "content": "junk"}}, "buffers": []})
+    assert len(updates()) == 1  # a stray message gets nothing
+
+
+@pytest.mark.usefixtures("widget_messages")
+def test_a_call_that_only_asks_for_tools_shows_no_answer_until_its_first_text() -> None:
+    panel = TokenPanel()
+    opened = len([k for k, _ in CountingComm.messages if k == "comm_open"])
     panel.on_event(ModelStart(t=0.0, call_id="c1", node="llm", step=1))
     for piece in ('{"query": ', '"la vs sf"}'):
         panel.on_event(Token(t=0.0, call_id="c1", text=piece, token_kind="tool_args", tool_call_index=0, tool_name="tavily_search"))
     panel.sync()
-    call = panel.calls["c1"]
-    assert call.answer is None and [type(w).__name__ for w in call.card.children] == ["HTML", "HTML", "StreamText"]
-    opened = [d["state"] for k, d in CountingComm.messages if k == "comm_open" and d["state"].get("_model_name") == "AnyModel"]
-    assert [o["value"] for o in opened] == ['{"query": '] and deltas() == [[10, '"la vs sf"}']]
+    assert panel.view.items[0]["text"] == "" and panel.view.items[0]["args"] == [["tavily_search", '{"query": "la vs sf"}']]
     panel.on_event(Token(t=0.0, call_id="c1", text="LA is warmer."))
+    panel.on_event(ModelEnd(t=1.0, call_id="c1", node="llm", step=1, text="LA is warmer.", chunks=3, output_tokens=9))
     panel.sync()
-    assert call.card.children[1] is call.answer and call.answer.value == "LA is warmer."  # under the heading, above the tool line
+    assert replayed(batches()) == panel.view.items and panel.view.items[0]["status"] == "done: 3 chunks, 9 tokens"
     assert panel.text() == '[llm · step 1] LA is warmer.\n  → tavily_search({"query": "la vs sf"})'
+    assert len([k for k, _ in CountingComm.messages if k == "comm_open"]) == opened  # no widget opened per call or per text
 
 
-def test_stream_text_ships_its_module_in_the_package_and_keeps_the_css_classes() -> None:
-    text = StreamText("lk-text", "lk-args")
-    module = text.get_state()["_esm"]
-    assert "msg:custom" in module and "createTextNode" in module and "innerHTML" not in module  # text, never markup
-    assert "save_changes" not in module  # the browser's copy of value is never sent back over the kernel's
-    assert text._dom_classes == ("lk-text", "lk-args") and StreamText()._dom_classes == ("lk-text",)
+def test_the_token_view_ships_its_module_in_the_package_and_sets_text_never_markup() -> None:
+    view = TokenPanel().view
+    module = view.get_state()["_esm"]
+    assert "msg:custom" in module and "createTextNode" in module and "DecompressionStream" in module
+    assert "innerHTML" not in module and "save_changes" not in module  # text, never markup; the browser's copy is never sent back
+    for kind in ("run", "card", "status", "text", "args"):
+        assert f'kind === "{kind}"' in module, f"token_view.js must mirror apply_ops for {kind!r}"
+    assert view._dom_classes == ("lk-token-cards",)
     assert "static/*.js" in Path(lessonkit.__file__).parents[1].joinpath("pyproject.toml").read_text()
 
 

@@ -8,9 +8,7 @@ their public ``conn``/``lock``); what stays private or raw is checked here:
 * raw SQL on LangGraph's checkpoint tables (thread listing, and the table names ``foreign_reason`` trusts).
 
 Elsewhere, beside the code that leans on it: the ``checkpoint_ns`` string format a model call's task is read from
-(lessonkit.stream.checkpoint_ns; canary in tests/test_adapters.py), DeltaChannel's internals (tests/test_long_threads.py), and
-ipywidgets' ``Widget._lock_property``, which keeps the streamed text's kernel value whole without resending it
-(lessonkit.panels.stream_text; canary in tests/test_panels.py).
+(lessonkit.stream.checkpoint_ns; canary in tests/test_adapters.py) and DeltaChannel's internals (tests/test_long_threads.py).
 """
 from __future__ import annotations
 

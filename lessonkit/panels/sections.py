@@ -31,15 +31,27 @@ class Section:
         return numbered(number, self.label)
 
 
+ShowHeading = Callable[[str, bool], None]
+"""Shows a run's heading in a panel: ``(text, first)``, first meaning above everything shown so far."""
+
+
 def heading_widget(text: str) -> widgets.HTML:
     return widgets.HTML(value=f"<b>{escape(text)}</b>", layout=SHARED_LAYOUT, style=SHARED_HTML_STYLE, _dom_classes=("lk-run-label",))
 
 
-class RunSections:
-    """The sections of one panel, and their headings in the panel's box of cards."""
+def box_headings(box: widgets.Box) -> ShowHeading:
+    """Headings as widgets in a box of cards (the tool decision and timing panels)."""
+    def show(text: str, first: bool) -> None:
+        heading = heading_widget(text)
+        box.children = (heading, *box.children) if first else (*box.children, heading)
+    return show
 
-    def __init__(self, box: widgets.Box) -> None:
-        self.box = box
+
+class RunSections:
+    """The sections of one panel, and their headings wherever the panel shows them (``show_heading``)."""
+
+    def __init__(self, show_heading: ShowHeading) -> None:
+        self.show_heading = show_heading
         self.sections = [Section("")]
         self.live: dict[str, str] = {}  # the current run's event ids → the panel's keys
         self._begun = False
@@ -64,10 +76,9 @@ class RunSections:
             self.current.label, self.current.started = label, True
             return False
         self.sections.append(Section(label, started=True))
-        children = list(self.box.children)
         if len(self.sections) == 2:  # the first run's heading, above everything shown so far
-            children.insert(0, heading_widget(self.sections[0].heading(1)))
-        self.box.children = (*children, heading_widget(self.current.heading(len(self.sections))))
+            self.show_heading(self.sections[0].heading(1), True)
+        self.show_heading(self.current.heading(len(self.sections)), False)
         return True
 
     def start(self, event: RunStart) -> bool:

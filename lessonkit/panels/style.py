@@ -19,7 +19,7 @@ table.lk-table th, table.lk-table td { border-bottom: 1px solid #eaeef2; padding
 table.lk-table td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .lk-steps details { border-bottom: 1px solid #eaeef2; padding: 2px 0; }
 .lk-steps summary { cursor: pointer; font-size: 12px; color: #57606a; }
-.lk-run-label .widget-html-content { font-size: 12px; color: #1f2328; border-top: 1px solid #d0d7de; padding-top: 4px; margin-top: 6px; }
+.lk-run-label, .lk-run-label .widget-html-content { font-size: 12px; color: #1f2328; border-top: 1px solid #d0d7de; padding-top: 4px; margin-top: 6px; }
 .lk-pre { white-space: pre-wrap; font-family: var(--jp-code-font-family, ui-monospace, monospace); font-size: 12px; margin: 2px 0; }
 """
 

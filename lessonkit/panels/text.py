@@ -1,7 +1,7 @@
 """Text shown inside HTML widgets: escaped, so a model's or a tool's text is never read as markup.
 
-Streamed text itself (answers, tool arguments) lives in ``stream_text.StreamText``, which sets it as
-DOM text and needs no escaping.
+Streamed text itself (answers, tool arguments) goes to ``token_view.TokenView``, whose browser side
+sets it as DOM text and needs no escaping.
 """
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ from ..stream.cost import Price, Unknown, cost_parts
 from ..stream.events import ModelEnd, RunEnd, RunStart, StreamEvent, ToolEnd
 from ..stream.timings import CallTiming, RunTimings, compute_timings, format_seconds, format_timings
 from .base import Panel
-from .sections import RunSections, Section
+from .sections import RunSections, Section, box_headings
 from .style import titled
 from .text import escape
 
@@ -131,7 +131,7 @@ class TimingsPanel(Panel):
     def __init__(self) -> None:
         self.runs = [self._view()]
         self.body = widgets.VBox([self.table, self.timeline])
-        self.sections = RunSections(self.body)
+        self.sections = RunSections(box_headings(self.body))
         self.widget = titled("Timings", self.body, css_class="lk-timings")
 
     @staticmethod

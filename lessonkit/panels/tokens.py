@@ -1,16 +1,17 @@
-"""The token panel: each model call's text as it arrives, and tool-call arguments as they stream."""
+"""The token panel: each model call's text as it arrives, and tool-call arguments as they stream.
+
+``_Call`` holds what a call showed (the text form reads it); ``token_view.TokenView`` is what the
+browser shows, kept in step by ops: one widget for the whole panel, so its module crosses once.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import ipywidgets as widgets
-
 from ..stream.events import ModelEnd, ModelStart, RunEnd, RunStart, StreamEvent, Token
 from .base import Panel
 from .sections import RunSections
-from .style import CARD_LAYOUT, SHARED_HTML_STYLE, SHARED_LAYOUT, titled
-from .stream_text import StreamText
-from .text import escape
+from .style import titled
+from .token_view import TokenView, whole_characters
 
 
 def call_label(node: str, step: int | None, namespace: tuple[str, ...] = ()) -> str:
@@ -25,32 +26,21 @@ CUT_SHORT = {"cancelled": STOPPED, "error": "failed"}  # RunEnd status → statu
 
 @dataclass
 class _Call:
-    """One model call's card: a heading, the answer text, and one line per streamed tool call.
-
-    The answer's widget opens with its first text: a call that only asks for tools opens none.
-    """
+    """One model call's card: where it ran, its answer and its streamed tool calls (in pieces: appending stays cheap)."""
 
     label: str
     model: str | None
-    card: widgets.VBox
-    head: widgets.HTML
-    answer: StreamText | None = None
-    args: dict[int, tuple[str, StreamText]] = field(default_factory=dict)
+    pieces: list[str] = field(default_factory=list)
+    args: dict[int, tuple[str, list[str]]] = field(default_factory=dict)  # tool_call_index → (tool, pieces)
     status: str = STREAMING
-    head_sent: str = ""
 
-    def heading(self) -> str:
-        return heading(self.label, self.model, self.status)
+    @property
+    def answer(self) -> str:
+        return "".join(self.pieces)
 
     def text_label(self) -> str:
         """The label in the text form, with the status only when the call was cut short."""
         return f"{self.label} · {self.status}" if self.status in CUT_SHORT.values() else self.label
-
-
-def heading(label: str, model: str | None, status: str) -> str:
-    """A call card's heading line: where the call ran, which model, and how far it got."""
-    model_part = f" · {model}" if model else ""
-    return f"<b>{escape(label)}</b>{escape(model_part)} · <span class='lk-status'>{escape(status)}</span>"
 
 
 class TokenPanel(Panel):
@@ -58,11 +48,9 @@ class TokenPanel(Panel):
 
     def __init__(self) -> None:
         self.calls: dict[str, _Call] = {}
-        self.cards = widgets.VBox([])
-        self.cards.add_class("lk-token-cards")
-        self.sections = RunSections(self.cards)
-        self._dirty: set[str] = set()
-        self.widget = titled("Tokens", self.cards, css_class="lk-tokens")
+        self.view = TokenView()
+        self.sections = RunSections(self.view.heading)
+        self.widget = titled("Tokens", self.view, css_class="lk-tokens")
 
     def begin_run(self, label: str) -> None:
         self.sections.begin(label)
@@ -74,21 +62,24 @@ class TokenPanel(Panel):
             return self._cut_short(CUT_SHORT.get(event.status))
         key = self.sections.live.get(getattr(event, "call_id", ""))
         if isinstance(event, ModelStart):
-            key = self._open(event)
+            self._open(event)
         elif isinstance(event, Token) and key is not None:
             call = self.calls[key]
             if event.token_kind == "text":
-                self._answer(call, event.text)
+                call.pieces.append(whole_characters(event.text))
+                self.view.text(key, event.text)
             else:
-                self._args(call, event.tool_call_index or 0, event.tool_name, event.text)
+                self._args(key, call, event.tool_call_index or 0, event.tool_name, event.text)
         elif isinstance(event, ModelEnd) and key is not None:
-            call = self.calls[key]
             tokens = f", {event.output_tokens} tokens" if event.output_tokens is not None else ""
-            call.status = f"done: {event.chunks} chunks{tokens}"
+            self._set_status(key, f"done: {event.chunks} chunks{tokens}")
         else:
             return False
-        self._dirty.add(key)
         return True
+
+    def _set_status(self, key: str, status: str) -> None:
+        self.calls[key].status = status
+        self.view.status(key, status)
 
     def _cut_short(self, status: str | None) -> bool:
         """The run ended with calls still streaming (Stop, an error): say so on their cards."""
@@ -96,50 +87,25 @@ class TokenPanel(Panel):
             return False
         open_calls = [key for key in self.sections.current.keys if self.calls[key].status == STREAMING]
         for key in open_calls:
-            self.calls[key].status = status
-            self._dirty.add(key)
+            self._set_status(key, status)
         return bool(open_calls)
 
-    def _open(self, event: ModelStart) -> str:
+    def _open(self, event: ModelStart) -> None:
         label = call_label(event.node, event.step, event.namespace)
-        head = widgets.HTML(value=heading(label, event.model, STREAMING), layout=SHARED_LAYOUT, style=SHARED_HTML_STYLE, _dom_classes=("lk-head",))
-        card = widgets.VBox([head], layout=CARD_LAYOUT, _dom_classes=("lk-card",))
         key = self.sections.add(event.call_id, self.calls)
-        self.calls[key] = _Call(label, event.model, card, head, head_sent=head.value)
-        self.cards.children = (*self.cards.children, card)
-        return key
+        self.calls[key] = _Call(label, event.model)
+        self.view.card(key, label, event.model, STREAMING)
 
-    @staticmethod
-    def _answer(call: _Call, text: str) -> None:
-        """Append to the answer; its first text opens the widget, right under the heading."""
-        if call.answer is not None:
-            call.answer.append(text)
-        elif text:
-            call.answer = StreamText("lk-text", "lk-answer", text=text)
-            call.card.children = (call.head, call.answer, *call.card.children[1:])
-
-    @staticmethod
-    def _args(call: _Call, index: int, name: str | None, text: str) -> None:
+    def _args(self, key: str, call: _Call, index: int, name: str | None, text: str) -> None:
         """Append to one tool call's streamed arguments; the first piece opens its line."""
-        if index in call.args:
-            call.args[index][1].append(text)
-        else:
-            stream = StreamText("lk-text", "lk-args", text=text)
-            label = widgets.HTML(value=f"<span class='lk-muted'>→ {escape(name or 'tool')}(</span>", layout=SHARED_LAYOUT, style=SHARED_HTML_STYLE, _dom_classes=("lk-head",))
-            call.card.children = (*call.card.children, label, stream)
-            call.args[index] = (name or "tool", stream)
+        if index not in call.args:
+            call.args[index] = (name or "tool", [])
+        tool, pieces = call.args[index]
+        pieces.append(text)
+        self.view.args(key, list(call.args).index(index), tool, text)
 
     def sync(self) -> None:
-        for call_id in self._dirty:
-            call = self.calls[call_id]
-            heading = call.heading()
-            if heading != call.head_sent:
-                call.head.value = call.head_sent = heading
-            if call.answer is not None:
-                call.answer.sync()
-            for _, text in call.args.values():
-                text.sync()
-        self._dirty.clear()
+        self.view.sync()
 
     def text(self, run: int | None = None) -> str:
         """Each call's text, under its run's heading if there are several (``run``: only that run's, 0-based)."""
@@ -148,6 +114,6 @@ class TokenPanel(Panel):
     def _lines(self, call_ids: list[str]) -> list[str]:
         lines = []
         for call in (self.calls[cid] for cid in call_ids):
-            lines.append(f"[{call.text_label()}] {call.answer.text if call.answer else ''}".rstrip())
-            lines += [f"  → {name}({text.text})" for name, text in call.args.values()]
+            lines.append(f"[{call.text_label()}] {call.answer}".rstrip())
+            lines += [f"  → {name}({''.join(pieces)})" for name, pieces in call.args.values()]
         return lines

@@ -10,7 +10,7 @@ import ipywidgets as widgets
 from ..agent import REJECTED_TOOL_CALL
 from ..stream.events import RunEnd, RunStart, StreamEvent, ToolDecision, ToolEnd, ToolStart
 from .base import Panel
-from .sections import RunSections, Section
+from .sections import RunSections, Section, box_headings
 from .style import CARD_LAYOUT, SHARED_HTML_STYLE, titled
 from .text import escape
 
@@ -76,7 +76,7 @@ class ToolDecisionsPanel(Panel):
         self.decisions: dict[str, _Decision] = {}
         self.placeholder = self._placeholder()
         self.cards = widgets.VBox([self.placeholder])
-        self.sections = RunSections(self.cards)
+        self.sections = RunSections(box_headings(self.cards))
         self._dirty: set[str] = set()
         self.edited: dict[str, Mapping[str, Any]] = {}  # tool_call_id → the arguments a person changed it to at a pause
         self.widget = titled("Tool decisions", self.cards, css_class="lk-tool-decisions")

@@ -54,12 +54,9 @@ def make_notebook(path: Path) -> Path:
             "dash = Dashboard()\ndash.widget.add_class('lk-front')\n"
             "task = dash.start(agent, {'messages': [HumanMessage('go')]}, {'configurable': {'thread_id': 'front'}})"
         ),
-        nbformat.v4.new_markdown_cell("A second view of the answer's widget, opened while it streams."),
-        nbformat.v4.new_code_cell(
-            "await dash.wait_for('token')\nawait asyncio.sleep(1.0)\n"
-            "display(next(iter(dash.tokens.calls.values())).answer)"
-        ),
-        nbformat.v4.new_code_cell("report = await dash.wait()\nprint(report.status, len(next(iter(dash.tokens.calls.values())).answer.value))"),
+        nbformat.v4.new_markdown_cell("A second view of the token panel's widget, opened while it streams."),
+        nbformat.v4.new_code_cell("await dash.wait_for('token')\nawait asyncio.sleep(1.0)\ndisplay(dash.tokens.view)"),
+        nbformat.v4.new_code_cell("report = await dash.wait()\nprint(report.status, len(next(iter(dash.tokens.calls.values())).answer))"),
     ])
 
 
