@@ -24,7 +24,7 @@ def test_a_single_lesson_run_from_anywhere_with_keys_sends_nothing_upstream(serv
     env = {k: v for k, v in os.environ.items() if not k.startswith("LESSONKIT_")}
     env |= {"OPENAI_API_KEY": fake_key, "OPENAI_BASE_URL": server.url, "TAVILY_API_KEY": "tvly-" + fake_key,
             "LESSONKIT_MODE": "live", "LESSONKIT_REPLAY_SPEED": "1"}
-    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "0",
                            str(ROOT / "notebooks" / "00_quickstart.ipynb")],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
