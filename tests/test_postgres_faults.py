@@ -55,7 +55,9 @@ def test_sync_run_in_a_cell(postgres_server):  # noqa: F811
         assert app.invoke({"said": ["hello"]}, CFG)["said"] == ["hello", "first", "second"]
         try:
             with pytest.raises(DatabaseUnavailableError) as err:
-                app.invoke({"said": ["stop the database"]}, CFG)
+                # durability="sync": the input's checkpoint is committed before the step that stops the database
+                # (LangGraph's default saves it in the background, a race the test would lose under load)
+                app.invoke({"said": ["stop the database"]}, CFG, durability="sync")
         finally:
             postgres_server.start()
         check_error(err, postgres_server)
@@ -77,7 +79,7 @@ def test_async_run_in_a_cell(postgres_server):  # noqa: F811
             await app.ainvoke({"said": ["hello"]}, CFG)
             try:
                 with pytest.raises(DatabaseUnavailableError) as err:
-                    await app.ainvoke({"said": ["stop the database"]}, CFG)
+                    await app.ainvoke({"said": ["stop the database"]}, CFG, durability="sync")  # as above
             finally:
                 postgres_server.start()
             check_error(err, postgres_server)
