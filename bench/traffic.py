@@ -45,9 +45,9 @@ async def dashboard_bytes(folder, speed: float, interval: float = DEFAULT_INTERV
     dash._displayed = True
     start = len(CountingComm.sent)
     await dash.run(graph, INPUT, {"configurable": {"thread_id": "t"}})
-    answers = {dash.tokens.view.model_id}
+    view = dash.tokens.view.model_id
     sent = list(zip(CountingComm.sent[start:], CountingComm.senders[start:], strict=True))
-    return sum(size for size, _ in sent), sum(size for size, comm_id in sent if comm_id in answers), dash
+    return sum(size for size, _ in sent), sum(size for size, comm_id in sent if comm_id == view), dash
 
 
 def main() -> dict:

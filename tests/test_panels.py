@@ -153,7 +153,10 @@ def test_a_lone_surrogate_becomes_a_replacement_character_instead_of_stopping_th
     for piece in ("a😀", "b\ud83d", "c"):
         panel.on_event(Token(t=0.0, call_id="c1", text=piece))
         panel.sync()
+    panel.on_event(Token(t=0.0, call_id="c1", text='{"q": "\udc00"}', token_kind="tool_args", tool_call_index=0, tool_name="search"))
+    panel.sync()
     assert replayed(batches())[0]["text"] == "a😀b\ufffdc" == panel.calls["c1"].answer
+    assert replayed(batches())[0]["args"] == [["search", '{"q": "\ufffd"}']] and panel.text().endswith('search({"q": "\ufffd"})')
 
 
 @pytest.mark.usefixtures("widget_messages")

@@ -106,12 +106,13 @@ class TokenView(anywidget.AnyWidget):
         merge(self._pending, ["status", self._keys.index(key), status])
 
     def text(self, key: str, text: str) -> None:
+        """Append to the card's answer (``text``: whole characters, see ``whole_characters``; TokenPanel passes them so)."""
         if text:
-            merge(self._pending, ["text", self._keys.index(key), whole_characters(text)])
+            merge(self._pending, ["text", self._keys.index(key), text])
 
     def args(self, key: str, k: int, tool: str, text: str) -> None:
         """Append to the card's ``k``-th tool call's arguments (``k`` one past the last opens it, named ``tool``)."""
-        merge(self._pending, ["args", self._keys.index(key), k, tool, whole_characters(text)])
+        merge(self._pending, ["args", self._keys.index(key), k, tool, text])
 
     def sync(self) -> None:
         """Send what was added since the last sync as one message, and keep ``panel`` current without resending it."""

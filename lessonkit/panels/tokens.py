@@ -64,12 +64,12 @@ class TokenPanel(Panel):
         if isinstance(event, ModelStart):
             self._open(event)
         elif isinstance(event, Token) and key is not None:
-            call = self.calls[key]
+            call, text = self.calls[key], whole_characters(event.text)  # once, for the text form and the view alike
             if event.token_kind == "text":
-                call.pieces.append(whole_characters(event.text))
-                self.view.text(key, event.text)
+                call.pieces.append(text)
+                self.view.text(key, text)
             else:
-                self._args(key, call, event.tool_call_index or 0, event.tool_name, event.text)
+                self._args(key, call, event.tool_call_index or 0, event.tool_name, text)
         elif isinstance(event, ModelEnd) and key is not None:
             tokens = f", {event.output_tokens} tokens" if event.output_tokens is not None else ""
             self._set_status(key, f"done: {event.chunks} chunks{tokens}")
