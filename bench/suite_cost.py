@@ -5,7 +5,7 @@ is lessonkit's own work plus the lesson's. ``--full-suite`` also times the whole
 (and ``--serial``: the same with ``-n 0``, one process), each as a ratio to a cold nbval run of a trivial
 notebook (``1 + 1``) measured in the same invocation, with the time per group of tests (summed over
 workers) from its JUnit report.
-Run: python -m bench.suite_cost [--runs 3] [--full-suite [--serial]] [--lessons 00_quickstart ...]
+Run: python -m bench.suite_cost [--runs 3] [--full-suite [--serial] [--write-durations]] [--lessons 00_quickstart ...]
 """
 from __future__ import annotations
 
@@ -23,6 +23,8 @@ from pathlib import Path
 import nbformat
 
 from lessonkit.harness.execute import save_notebook
+from lessonkit.support.files import atomic_write_text
+from tests.scheduling import DURATIONS, unit_seconds
 
 ROOT = Path(__file__).resolve().parent.parent
 FLOOR_IMPORTS = """import lessonkit, langgraph, langchain_openai, langchain_tavily, ipywidgets
@@ -61,19 +63,41 @@ def group_of(classname: str) -> str:
     return "notebooks (nbval)" if parts[0] == "notebooks" else ".".join(parts[:2])
 
 
-def full_suite(extra: list[str]) -> dict:
-    """The README's command (plus ``extra``): wall seconds, and seconds per group summed over its workers."""
+def junit_cases(report: Path) -> list[tuple[str, str, float]]:
+    """``(classname, nodeid, seconds)`` per test case of a JUnit report (setup and teardown included)."""
+    cases = []
+    for case in ElementTree.parse(report).iter("testcase"):
+        classname, name = case.get("classname") or "?", case.get("name") or "?"
+        if classname.endswith(".ipynb"):  # nbval: notebooks.01_x.ipynb, "Cell 3"
+            nodeid = classname.removesuffix(".ipynb").replace(".", "/") + ".ipynb::" + name
+        else:  # tests.serve.test_auth, "test_x[param]" (the suite has no test classes)
+            nodeid = classname.replace(".", "/") + ".py::" + name
+        cases.append((classname, nodeid, float(case.get("time") or 0)))
+    return cases
+
+
+def full_suite(extra: list[str], write_durations: bool = False) -> dict:
+    """The README's command (plus ``extra``): wall seconds, and seconds per group summed over its workers; with
+    ``write_durations``, each scheduling unit's seconds into tests/durations.json (the order the next run starts them)."""
     with tempfile.TemporaryDirectory() as folder:
         report = Path(folder) / "junit.xml"
         start = time.perf_counter()
         done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={report}", *extra],
                               cwd=ROOT, capture_output=True, text=True)
         wall = time.perf_counter() - start
-        groups: Counter[str] = Counter()
-        for case in ElementTree.parse(report).iter("testcase"):
-            groups[group_of(case.get("classname") or "?")] += float(case.get("time") or 0)
+        cases = junit_cases(report)
+    groups: Counter[str] = Counter()
+    for classname, _, seconds in cases:
+        groups[group_of(classname)] += seconds
+    if write_durations and done.returncode == 0:
+        save_durations(unit_seconds([(nodeid, seconds) for _, nodeid, seconds in cases]))
     return {"wall_s": round(wall, 1), "exit": done.returncode, "summary": done.stdout.strip().splitlines()[-1] if done.stdout.strip() else "",
             "groups_s": {name: round(seconds, 1) for name, seconds in groups.most_common()}}
+
+
+def save_durations(seconds: dict[str, float]) -> None:
+    note = "seconds per scheduling unit (tests/scheduling.py), from the last passing `python -m bench.suite_cost --full-suite --write-durations`"
+    atomic_write_text(DURATIONS, json.dumps({"note": note, "seconds": seconds}, indent=0) + "\n")
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -82,6 +106,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--lessons", nargs="*", default=None, help="lesson notebooks (default: all)")
     parser.add_argument("--full-suite", action="store_true", help="also time the README's whole test command once")
     parser.add_argument("--serial", action="store_true", help="with --full-suite: also time it with -n 0 (one process)")
+    parser.add_argument("--write-durations", action="store_true",
+                        help="with --full-suite: save each unit's time to tests/durations.json (the order tests start in)")
     args = parser.parse_args(argv)
     lessons = [ROOT / "notebooks" / f"{name}.ipynb" for name in args.lessons] if args.lessons else sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     floor, trivial = floor_notebook(), floor_notebook(TRIVIAL, "trivial")
@@ -102,7 +128,7 @@ def main(argv: list[str] | None = None) -> dict:
         "target": "over_floor <= 0.25",
     }
     if args.full_suite:
-        runs = {"readme_command": full_suite([])} | ({"serial_-n_0": full_suite(["-n", "0"])} if args.serial else {})
+        runs = {"readme_command": full_suite([], write_durations=args.write_durations)} | ({"serial_-n_0": full_suite(["-n", "0"])} if args.serial else {})
         for run in runs.values():
             run["over_trivial"] = round(run["wall_s"] / cold, 1)
         result["full_suite"] = runs

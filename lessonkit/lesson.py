@@ -22,7 +22,7 @@ from .harness.modes import DESCRIPTIONS, Mode, load_env, parse_mode, resolve_spe
 from .harness.recording import (
     Cassette, ChatTransport, Recorder, RecordMode, Script, ScriptUpstream, load_script, record_mode,
 )
-from .harness.recording.cassette import project_relative
+from .harness.recording.cassette import project_relative, recording_summary
 from .harness.recording.live import RedactingTransport, proxy_mounts
 from .harness.recording.session import PendingCassette, commit_policy, pending_cassette
 from .harness.search import BASE_URL_VARIABLE as SEARCH_BASE_URL_VARIABLE
@@ -128,18 +128,6 @@ class Lesson:
         if isinstance(upstream, LiveUpstream):
             upstream.use_tavily(_require("TAVILY_API_KEY", "record", "Tavily search"), base_url)
         return search_tool(self.recorder, max_results=max_results, **kwargs)
-
-
-def recording_summary(cassette: Cassette, shown_as: str | None = None) -> str:
-    """What a recording holds, by kind and origin: the banner's and `doctor`'s description of it."""
-    parts = []
-    for kind, one, many in (("chat", "model response", "model responses"), ("search", "search", "searches")):
-        origins = cassette.origins(kind)
-        if origins:
-            total = sum(origins.values())
-            detail = ", ".join(f"{n} {origin}" for origin, n in sorted(origins.items()))
-            parts.append(f"{total} {one if total == 1 else many} ({detail})")
-    return f"{shown_as or project_relative(cassette.path)}: " + ("; ".join(parts) or "empty")
 
 
 def start(

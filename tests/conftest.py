@@ -11,10 +11,24 @@ import pytest
 # an installed entry point), so a single notebook run from any folder cannot go live either. Checked here too.
 assert os.environ.get("LESSONKIT_MODE") == "replay", "lessonkit's pytest plugin did not load: pip install -e ."
 
+from tests import scheduling  # noqa: E402
 from tests.openai_server import LocalServer, echo_responder  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """``--dist loadscope`` (pyproject.toml) with our units: a lesson or a server module whole, else each test alone."""
+    if config.getvalue("dist") != "loadscope":
+        return None
+    return scheduling.scheduler_class()(config, log)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Longest units first (tests/durations.json), so the workers finish together; see tests/scheduling.py."""
+    items[:] = scheduling.longest_first(items, scheduling.read_durations())
 
 
 @pytest.fixture(autouse=True)

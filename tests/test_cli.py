@@ -50,8 +50,8 @@ def test_doctor_names_lessons_without_a_recording(tmp_path: Path) -> None:
     assert "lessons without a recording (replay would miss): 01_new_lesson.ipynb;" in result.stdout
 
 
-def test_run_executes_a_lesson_in_replay() -> None:
-    result = lessonkit("run", "notebooks/00_quickstart.ipynb")
+def test_run_executes_a_lesson_in_replay(tmp_path: Path) -> None:
+    result = lessonkit("run", "notebooks/00_quickstart.ipynb", env={"LESSONKIT_DATA_DIR": str(tmp_path)})  # not nbval's databases
     assert result.returncode == 0, result.stdout + result.stderr
     assert "00_quickstart.ipynb: ok, 6 code cells" in result.stdout
 

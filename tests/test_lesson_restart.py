@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import nbformat
+import pytest
 from jupyter_core.utils import run_sync
 from nbclient import NotebookClient
 
@@ -11,7 +12,8 @@ NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 LESSON = NOTEBOOKS / "01_persistence_and_threads.ipynb"
 
 
-def test_the_restart_cell_finds_thread_1_after_a_full_run_and_a_real_kernel_restart() -> None:
+def test_the_restart_cell_finds_thread_1_after_a_full_run_and_a_real_kernel_restart(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LESSONKIT_DATA_DIR", str(tmp_path))  # the kernel's databases: not the ones nbval's run of lesson 01 uses
     notebook = nbformat.read(LESSON, as_version=4)
     restart = next(i for i, c in enumerate(notebook.cells) if c.cell_type == "code" and "no fresh=True" in c.source)
     assert "Restart the kernel now" in notebook.cells[restart - 1].source

@@ -23,7 +23,8 @@ def test_a_single_lesson_run_from_anywhere_with_keys_sends_nothing_upstream(serv
     (tmp_path / ".env").write_text(f"OPENAI_API_KEY={fake_key}\nTAVILY_API_KEY=tvly-{fake_key}\nLESSONKIT_MODE=live\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith("LESSONKIT_")}
     env |= {"OPENAI_API_KEY": fake_key, "OPENAI_BASE_URL": server.url, "TAVILY_API_KEY": "tvly-" + fake_key,
-            "LESSONKIT_MODE": "live", "LESSONKIT_REPLAY_SPEED": "1"}
+            "LESSONKIT_MODE": "live", "LESSONKIT_REPLAY_SPEED": "1",
+            "LESSONKIT_DATA_DIR": str(tmp_path / "data")}  # not the databases nbval's run of lesson 00 uses
     done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "0",
                            str(ROOT / "notebooks" / "00_quickstart.ipynb")],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600, check=False)

@@ -5,7 +5,8 @@ their public ``conn``/``lock``); what stays private or raw is checked here:
 
 * ``threading._register_atexit`` (lessonkit.support.exit_hooks): exit hooks that must run before non-daemon threads are joined;
 * ``langchain_tavily._utilities.TavilySearchAPIWrapper`` (lessonkit.harness.search): the wrapper the search tool records through;
-* raw SQL on LangGraph's checkpoint tables (thread listing, and the table names ``foreign_reason`` trusts).
+* raw SQL on LangGraph's checkpoint tables (thread listing, and the table names ``foreign_reason`` trusts);
+* pytest-xdist's ``LoadScopeScheduling._split_scope`` (tests/scheduling.py): how the test command groups tests on workers.
 
 Elsewhere, beside the code that leans on it: the ``checkpoint_ns`` string format a model call's task is read from
 (lessonkit.stream.checkpoint_ns; canary in tests/test_adapters.py) and DeltaChannel's internals (tests/test_long_threads.py).
@@ -187,4 +188,14 @@ def test_thread_listing_sql_is_only_where_the_canaries_look() -> None:
                    if any(word in p.read_text(encoding="utf-8") for word in ("FROM checkpoints", "FROM writes",
                                                                              "FROM checkpoint_")))
     assert found == ["checkpoints.py", "postgres.py"], found
+
+
+# ---------------------------------------------------------------- xdist LoadScopeScheduling._split_scope
+def test_xdist_still_groups_work_by_split_scope() -> None:
+    """tests/scheduling.py keeps a lesson's cells on one worker by overriding ``_split_scope``; if xdist stops calling
+    it, cells of one notebook would run in different kernels (and the later ones fail)."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    assert "_split_scope" in inspect.getsource(LoadScopeScheduling.schedule), (
+        "pytest-xdist no longer builds its work units with _split_scope: update tests/scheduling.py")
 

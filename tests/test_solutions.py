@@ -8,11 +8,13 @@ import pytest
 
 from lessonkit.harness.execute import execute_notebook
 from lessonkit.harness.pytest_plugin import MARKER, notebook_requires
+from lessonkit.harness.settings import VARIABLES
 from lessonkit.harness.solutions import (
     SolutionsError, exercise_cells, parse_solutions, solved, solved_lesson, solutions_path, verdicts,
 )
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+DATA_DIR = VARIABLES["data_dir"]
 WITH_EXERCISES = [p for p in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")) if exercise_cells(nbformat.read(p, as_version=4))]
 
 
@@ -38,9 +40,11 @@ def test_committed_lessons_show_every_exercise_unsolved(lesson: Path) -> None:
 
 
 @pytest.mark.parametrize("lesson", [_lesson_param(p) for p in WITH_EXERCISES])
-def test_solved_lessons_pass_every_check(lesson: Path) -> None:
+def test_solved_lessons_pass_every_check(lesson: Path, tmp_path: Path) -> None:
     notebook = solved_lesson(lesson)
-    report = execute_notebook(lesson, {}, notebook=notebook)
+    # Its databases in tmp_path: nbval may be running the same lesson, on the same files, on another worker (a lesson
+    # opening its database fresh=True then refuses, rightly: DatabaseInUseError).
+    report = execute_notebook(lesson, {DATA_DIR: str(tmp_path)}, notebook=notebook)
     assert report.ok, report.summary()
     found = verdicts(notebook)
     assert found and all(v.startswith("✓ correct") for v in found), f"{lesson.stem}: {found}"

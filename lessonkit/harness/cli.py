@@ -10,15 +10,14 @@ from pathlib import Path
 from typing import Sequence
 
 from . import usage
-from ..checkpoints import data_folder, database_path
+from ..persistence.database_files import data_folder, database_path
 from ..errors import LessonkitError
 from .execute import execute_notebook, read_notebook
-from ..lesson import recording_summary
 from .lesson_names import notebook_sources
 from . import settings
 from .modes import key_status, load_env, resolve_speed
 from .recording import Cassette
-from .recording.cassette import project_relative
+from .recording.cassette import project_relative, recording_summary
 from .record_command import record, recover
 from ..support.redact import redact
 from .settings import Settings

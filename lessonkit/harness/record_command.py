@@ -23,11 +23,10 @@ from typing import Iterator
 from ..errors import LessonkitError, MissingKeyError
 from .execute import execute_notebook, read_notebook
 from ..support.files import atomic_write_text, describe_os_error
-from ..lesson import recording_summary
 from .lesson_names import check_notebook_names
 from .modes import load_env
 from .recording.authoring import load_script
-from .recording.cassette import Cassette, project_relative
+from .recording.cassette import Cassette, project_relative, recording_summary
 from .recording.session import refuse_foreign
 from ..support.redact import redact
 from .settings import Settings

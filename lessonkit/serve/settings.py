@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, get_args
 
-from lessonkit.persistence.runs import ENQUEUE_TIMEOUT_S, Multitask
+from lessonkit.persistence.runs.decisions import ENQUEUE_TIMEOUT_S, Multitask
 
 if TYPE_CHECKING:
     from .auth import TokenTable

@@ -189,3 +189,15 @@ def _made(interactions: list[dict[str, Any]]) -> dict[str, Any]:
     for item in interactions:
         counts[item["kind"]][item["origin"]] += 1
     return {kind: dict(sorted(c.items())) for kind, c in sorted(counts.items())}
+
+
+def recording_summary(cassette: Cassette, shown_as: str | None = None) -> str:
+    """What a recording holds, by kind and origin: the lesson banner's and `doctor`'s description of it."""
+    parts = []
+    for kind, one, many in (("chat", "model response", "model responses"), ("search", "search", "searches")):
+        origins = cassette.origins(kind)
+        if origins:
+            total = sum(origins.values())
+            detail = ", ".join(f"{n} {origin}" for origin, n in sorted(origins.items()))
+            parts.append(f"{total} {one if total == 1 else many} ({detail})")
+    return f"{shown_as or project_relative(cassette.path)}: " + ("; ".join(parts) or "empty")

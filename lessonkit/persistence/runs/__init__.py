@@ -17,25 +17,29 @@ hold the same lock around any block, for servers. Runs on different threads neve
 """
 from __future__ import annotations
 
-from lessonkit.persistence.runs.claims import athread_run, thread_run
-from lessonkit.persistence.runs.decisions import (
-    ENQUEUE_TIMEOUT_S, MAX_THREAD_ID_LENGTH, Multitask, RunPolicy, busy_error, locked_thread, pause_after, policy,
-    validate_thread_id,
-)
-from lessonkit.persistence.runs.guarded import GuardedGraph, guard
+from typing import TYPE_CHECKING
 
+from lessonkit.support.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from lessonkit.persistence.runs.claims import athread_run, thread_run
+    from lessonkit.persistence.runs.decisions import (
+        ENQUEUE_TIMEOUT_S, MAX_THREAD_ID_LENGTH, Multitask, RunPolicy, busy_error, locked_thread, pause_after, policy,
+        validate_thread_id,
+    )
+    from lessonkit.persistence.runs.guarded import GuardedGraph, guard
+
+# Imported on first use: the decisions (constants, thread-id rules) need no LangGraph; the guarded graph does.
+_EXPORTS = {
+    "athread_run": ".claims", "thread_run": ".claims",
+    **dict.fromkeys((
+        "ENQUEUE_TIMEOUT_S", "MAX_THREAD_ID_LENGTH", "Multitask", "RunPolicy", "busy_error", "locked_thread",
+        "pause_after", "policy", "validate_thread_id",
+    ), ".decisions"),
+    "GuardedGraph": ".guarded", "guard": ".guarded",
+}
 __all__ = [
-    "ENQUEUE_TIMEOUT_S",
-    "MAX_THREAD_ID_LENGTH",
-    "GuardedGraph",
-    "Multitask",
-    "RunPolicy",
-    "athread_run",
-    "busy_error",
-    "guard",
-    "locked_thread",
-    "pause_after",
-    "policy",
-    "thread_run",
-    "validate_thread_id",
+    "ENQUEUE_TIMEOUT_S", "MAX_THREAD_ID_LENGTH", "GuardedGraph", "Multitask", "RunPolicy", "athread_run", "busy_error",
+    "guard", "locked_thread", "pause_after", "policy", "thread_run", "validate_thread_id",
 ]
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
