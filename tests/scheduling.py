@@ -56,7 +56,8 @@ def unit_seconds(cases: Sequence[tuple[str, float]]) -> dict[str, float]:
     """``{unit: seconds}`` from ``(nodeid, seconds)`` pairs (a JUnit report's test cases), longest first."""
     totals: dict[str, float] = {}
     for nodeid, seconds in cases:
-        totals[unit_of(nodeid)] = totals.get(unit_of(nodeid), 0.0) + seconds
+        unit = unit_of(nodeid)
+        totals[unit] = totals.get(unit, 0.0) + seconds
     return {unit: round(s, 1) for unit, s in sorted(totals.items(), key=lambda kv: -kv[1]) if s >= 0.5}
 
 

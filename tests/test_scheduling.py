@@ -45,7 +45,7 @@ def test_seconds_are_summed_per_unit_and_a_missing_or_bad_file_orders_nothing(tm
 
 
 def test_the_committed_durations_name_units_that_exist() -> None:
-    """A renamed test leaves a stale entry (it only costs order); most must still be live, or the file is stale."""
+    """A renamed test leaves a stale entry (it only costs order); a file that is gone means the whole file is stale."""
     seconds = read_durations()
     assert seconds, "tests/durations.json is missing: python -m bench.suite_cost --full-suite --write-durations"
     files = {unit.split("::", 1)[0] for unit in seconds}

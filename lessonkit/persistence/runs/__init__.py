@@ -29,7 +29,8 @@ if TYPE_CHECKING:
     )
     from lessonkit.persistence.runs.guarded import GuardedGraph, guard
 
-# Imported on first use: the decisions (constants, thread-id rules) need no LangGraph; the guarded graph does.
+# Imported on first use: the decisions (constants, thread-id rules) need no LangGraph graph; the guarded graph
+# imports langgraph.graph (~0.8 s), which the serve command's settings and the CLI do not need.
 _EXPORTS = {
     "athread_run": ".claims", "thread_run": ".claims",
     **dict.fromkeys((

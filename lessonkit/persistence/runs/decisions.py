@@ -8,13 +8,13 @@ import os
 import re
 import unicodedata
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, get_args
+from typing import Literal, get_args
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from lessonkit.persistence import locks
 from lessonkit.errors import ThreadBusyError, ThreadIdError
-
-if TYPE_CHECKING:
-    from langchain_core.runnables import RunnableConfig
 
 Multitask = Literal["reject", "enqueue"]
 MAX_THREAD_ID_LENGTH = 256
@@ -72,8 +72,6 @@ def locked_thread(config: RunnableConfig, checkpointer: object) -> str | None:
     None: no saver; a subgraph run (non-empty ``checkpoint_ns``: its root run holds the lock); no
     ``thread_id`` at all (LangGraph's own error says it is missing).
     """
-    from langgraph.checkpoint.base import BaseCheckpointSaver  # here: the serve CLI reads this module without LangGraph
-
     if not isinstance(checkpointer, BaseCheckpointSaver):
         return None
     configurable = config.get("configurable") or {}
