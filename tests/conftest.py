@@ -1,6 +1,7 @@
 """Test-wide settings: the suite always runs in replay, whatever keys this machine has."""
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Iterator
@@ -11,11 +12,27 @@ import pytest
 # an installed entry point), so a single notebook run from any folder cannot go live either. Checked here too.
 assert os.environ.get("LESSONKIT_MODE") == "replay", "lessonkit's pytest plugin did not load: pip install -e ."
 
-from tests import scheduling  # noqa: E402
+from tests import forked_kernels, scheduling  # noqa: E402
 from tests.openai_server import LocalServer, echo_responder  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
+
+
+FORK_SERVER = pytest.StashKey[contextlib.ExitStack]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Kernels fork from one warm process (tests/forked_kernels): the outermost pytest starts it, every one uses it."""
+    stack = config.stash[FORK_SERVER] = contextlib.ExitStack()
+    if forked_kernels.wanted():
+        stack.enter_context(forked_kernels.running())
+    if forked_kernels.SOCKET_VARIABLE in os.environ:
+        forked_kernels.use_in_nbval()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    config.stash[FORK_SERVER].close()
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 Reply = tuple[int, str, list[bytes]]  # status, content type, body parts (one part per SSE event)
 Responder = Callable[[str, dict[str, Any]], Reply]
+POLL_S = 0.01
 
 
 @dataclass
@@ -52,7 +53,8 @@ class LocalServer:
                 pass
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        # shutdown() waits for the loop's next poll: at the default 0.5 s, every stop cost half a second idle
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": POLL_S}, daemon=True)
         self._thread.start()
 
     @property

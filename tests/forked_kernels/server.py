@@ -1,0 +1,198 @@
+"""A warm process that forks test kernels: the kernel stack is imported once, not once per kernel.
+
+A lesson kernel spends 2-3 s of CPU importing ipykernel, LangGraph and langchain-openai before its first
+cell; the suite starts about a hundred of them on two cores. Each fork here is a real ipykernel, started
+with the requester's argv, working folder, environment and stdio (tests/forked_kernels/launch.py sends
+them), so it behaves as the one ``python -m ipykernel_launcher`` would have started.
+
+Single-threaded on purpose (forking a threaded process is unsafe): one selector loop accepts requests,
+forks, reaps children on SIGCHLD and tells each launcher its kernel's exit status. A request whose
+``PYTHON*`` variables differ from the server's is declined: those change how an interpreter starts.
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import selectors
+import signal
+import socket
+import sys
+import threading
+from dataclasses import dataclass
+
+from launch import process_identity  # this folder is sys.path[0]: the launcher and the server measure alike
+
+PRELOADED = (
+    "ipykernel.kernelapp", "ipykernel.ipkernel", "IPython.core.interactiveshell",
+    "langchain_openai", "langchain_core.messages", "langgraph.graph", "langgraph.prebuilt",
+    "langgraph.checkpoint.sqlite", "langgraph.checkpoint.sqlite.aio", "nbformat",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    args: list[str]
+    cwd: str
+    env: dict[str, str]
+    stdio: list[int]
+
+
+# Variables the preloaded modules read once, at import (found by grepping them for module-level reads):
+# a fork would keep the server's values, so a request that sets them differently starts the ordinary way.
+# (ipykernel's JPY_PARENT_PID, also read at import, is passed on the command line instead.)
+READ_AT_IMPORT = (
+    "OPENAI_API_TYPE", "OPENAI_API_VERSION", "AZURE_OPENAI_ENDPOINT", "LANGGRAPH_STRICT_MSGPACK",
+    "JUPYTER_ALLOW_INSECURE_WRITES", "IPYTHON_SUPPRESS_CONFIG_ERRORS", "TRAITLETS_APPLICATION_RAISE_CONFIG_FILE_ERROR",
+    "PYZMQ_BACKEND", "TORNADO_NO_EXTENSION", "TORNADO_EXTENSION", "JPY_INTERRUPT_EVENT",
+)
+
+
+def declined(env: dict[str, str], identity: dict[str, object]) -> str | None:
+    """Why a kernel for this requester must start the ordinary way, or None when a fork is the same kernel."""
+    own = json.loads(json.dumps(process_identity()))
+    if identity != own:
+        return "process identity differs: " + ", ".join(k for k in own if identity.get(k) != own[k])
+    names = {n for n in {*env, *os.environ} if n.startswith("PYTHON") or n in READ_AT_IMPORT}
+    differing = sorted(n for n in names if env.get(n) != os.environ.get(n))
+    return f"interpreter settings differ: {', '.join(differing)}" if differing else None
+
+
+def become_kernel(request: Request) -> None:
+    """In the fork: take the requester's stdio, folder and environment, then run ipykernel as its launcher does."""
+    for target, fd in enumerate(request.stdio):
+        os.dup2(fd, target)
+        os.close(fd)
+    os.setsid()
+    os.chdir(request.cwd)
+    os.environ.clear()
+    os.environ.update(request.env)
+    parent = request.env.get("JPY_PARENT_PID")  # ipykernel read it at import, in the server: say it again
+    sys.argv = ["ipykernel_launcher", *request.args, *([f"--IPKernelApp.parent_handle={parent}"] if parent else [])]
+    del sys.path[0]  # this script's folder; IPython puts the kernel's working folder back (as the launcher does)
+    from ipykernel import kernelapp
+
+    kernelapp.launch_new_instance()
+
+
+class Server:
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.listener.bind(path)
+        self.listener.listen(64)
+        self.wake_read, self.wake_write = socket.socketpair()
+        self.wake_write.setblocking(False)
+        self.selector = selectors.DefaultSelector()
+        self.selector.register(self.listener, selectors.EVENT_READ, "accept")
+        self.selector.register(self.wake_read, selectors.EVENT_READ, "wake")
+        self.children: dict[int, socket.socket] = {}  # kernel pid -> its launcher's connection
+        self.stopping = False
+
+    def serve(self) -> Request | None:
+        """Serve until SIGTERM (then None); in a forked child, return the request it must run."""
+        signal.set_wakeup_fd(self.wake_write.fileno())
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        signal.signal(signal.SIGTERM, self._stop)
+        signal.signal(signal.SIGINT, self._stop)
+        while not self.stopping:
+            for key, _ in self.selector.select():
+                if key.data == "accept":
+                    conn, _ = self.listener.accept()
+                    self.selector.register(conn, selectors.EVENT_READ, "request")
+                elif key.data == "wake":
+                    self.wake_read.recv(4096)
+                    self._reap()
+                else:
+                    request = self._answer(key.fileobj)  # type: ignore[arg-type]
+                    if request is not None:
+                        return request
+        self._shut_down()
+        return None
+
+    def _answer(self, conn: socket.socket) -> Request | None:
+        message, fds, _, _ = socket.recv_fds(conn, 1 << 20, 3)
+        if not message:  # the launcher is gone: so must its kernel be
+            self.selector.unregister(conn)
+            conn.close()
+            for pid, owner in list(self.children.items()):
+                if owner is conn:
+                    _kill(pid)
+            return None
+        body = json.loads(message)
+        reason = declined(body["env"], body["identity"])
+        if reason is not None or len(fds) != 3:
+            conn.send(json.dumps({"declined": reason or "no stdio"}).encode())
+            for fd in fds:
+                os.close(fd)
+            return None
+        pid = os.fork()
+        if pid == 0:
+            self._leave()
+            return Request(args=body["args"], cwd=body["cwd"], env=body["env"], stdio=fds)
+        for fd in fds:
+            os.close(fd)
+        self.children[pid] = conn
+        conn.send(json.dumps({"pid": pid}).encode())
+        return None
+
+    def _reap(self) -> None:
+        while self.children:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            conn = self.children.pop(pid, None)
+            if conn is not None:
+                code = os.waitstatus_to_exitcode(status)
+                try:
+                    conn.send(json.dumps({"status": code if code >= 0 else 128 - code}).encode())
+                except OSError:
+                    pass
+
+    def _leave(self) -> None:
+        """In the fork: drop the server's sockets and signal handling."""
+        signal.set_wakeup_fd(-1)
+        for signum in (signal.SIGCHLD, signal.SIGTERM):
+            signal.signal(signum, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        for key in list(self.selector.get_map().values()):
+            key.fileobj.close()  # type: ignore[union-attr]
+        self.selector.close()
+        self.wake_write.close()
+
+    def _stop(self, *_: object) -> None:
+        self.stopping = True
+
+    def _shut_down(self) -> None:
+        for pid in list(self.children):
+            _kill(pid)
+        self._reap()
+        self.listener.close()
+        os.unlink(self.path)
+
+
+def _kill(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def main() -> None:
+    path = sys.argv[1]
+    server = Server(path)
+    print("listening", flush=True)  # requests wait in the backlog while the stack loads
+    for name in PRELOADED:
+        importlib.import_module(name)
+    if threading.active_count() != 1:  # forking a threaded process can deadlock its children
+        raise SystemExit(f"a preloaded module started a thread: {threading.enumerate()}")
+    request = server.serve()
+    if request is not None:
+        become_kernel(request)
+
+
+if __name__ == "__main__":
+    main()

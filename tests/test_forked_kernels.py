@@ -1,0 +1,112 @@
+"""The suite's forked kernels (tests/forked_kernels) are the kernels ``python -m ipykernel_launcher`` would start.
+
+Each test starts a real kernel through the ``python3`` kernelspec the session put on JUPYTER_PATH, so
+through the launcher and the session's fork server, and asks the kernel about itself.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from jupyter_client.manager import KernelManager
+
+from tests import forked_kernels
+
+pytestmark = pytest.mark.skipif(forked_kernels.SOCKET_VARIABLE not in os.environ, reason="kernel forks switched off")
+
+ASK = "import json, os, sys; print(json.dumps({'cwd': os.getcwd(), 'marker': os.environ.get('LK_FORK_MARKER'), " \
+      "'preloaded': 'langchain_openai' in sys.modules, 'pid': os.getpid(), 'parent': get_ipython().kernel.parent.parent_handle}))"
+
+
+def output_of(manager: KernelManager, code: str, timeout: float = 60) -> tuple[str, dict]:
+    client = manager.client()
+    client.start_channels()
+    try:
+        client.wait_for_ready(timeout=timeout)
+        chunks: list[str] = []
+        reply = client.execute_interactive(code, timeout=timeout, output_hook=lambda m: chunks.append(
+            m["content"].get("text", "") if m["msg_type"] == "stream" else ""))
+        return "".join(chunks), reply["content"]
+    finally:
+        client.stop_channels()
+
+
+@pytest.fixture
+def kernel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[KernelManager]:
+    monkeypatch.setenv("LK_FORK_MARKER", "from-the-requester")
+    manager = KernelManager(kernel_name="python3")
+    manager.start_kernel(cwd=str(tmp_path))
+    yield manager
+    if manager.is_alive():
+        manager.shutdown_kernel(now=True)
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().split(")")[-1].split()[0] != "Z"
+
+
+def test_the_kernelspec_is_the_launcher() -> None:
+    spec = KernelManager(kernel_name="python3").kernel_spec
+    assert spec is not None and spec.argv[1].endswith("tests/forked_kernels/launch.py")
+
+
+def test_nbvals_current_env_kernel_is_the_launcher_too() -> None:
+    from ipykernel.kernelspec import get_kernel_dict  # what nbval's --nbval-current-env starts
+
+    assert get_kernel_dict()["argv"][:2] == forked_kernels.launcher_command(forked_kernels.ORDINARY_COMMAND)[:2]
+
+
+def test_a_forked_kernel_has_the_requesters_folder_environment_and_parent(kernel: KernelManager, tmp_path: Path) -> None:
+    text, _ = output_of(kernel, ASK)
+    seen = json.loads(text)
+    assert seen["cwd"] == str(tmp_path) and seen["marker"] == "from-the-requester"
+    assert seen["preloaded"], "the kernel started cold: the fork server was not used"
+    assert seen["parent"] == os.getpid()  # JPY_PARENT_PID, said again on the command line
+    assert seen["pid"] != kernel.provisioner.process.pid  # type: ignore[union-attr]  (the launcher's)
+
+
+def test_interrupt_reaches_the_forked_kernel(kernel: KernelManager) -> None:
+    client = kernel.client()
+    client.start_channels()
+    try:
+        client.wait_for_ready(timeout=60)
+        msg_id = client.execute("import time; time.sleep(60)")
+        time.sleep(1.0)
+        kernel.interrupt_kernel()
+        reply = client.get_shell_msg(timeout=30)
+        assert reply["parent_header"]["msg_id"] == msg_id
+        assert reply["content"]["status"] == "error" and reply["content"]["ename"] == "KeyboardInterrupt"
+    finally:
+        client.stop_channels()
+
+
+def test_killing_the_launcher_takes_the_kernel_down(kernel: KernelManager) -> None:
+    text, _ = output_of(kernel, ASK)
+    pid = json.loads(text)["pid"]
+    os.kill(kernel.provisioner.process.pid, signal.SIGKILL)  # type: ignore[union-attr]
+    for _ in range(200):
+        if not alive(pid):
+            break
+        time.sleep(0.05)
+    assert not alive(pid), "the forked kernel outlived its launcher"
+
+
+def test_a_requester_that_differs_gets_an_ordinary_kernel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PYTHONWARNINGS", "default")  # an interpreter setting: a fork could not honour it
+    manager = KernelManager(kernel_name="python3")
+    manager.start_kernel(cwd=str(tmp_path))
+    try:
+        text, _ = output_of(manager, "import sys; print('langchain_openai' in sys.modules, sys.warnoptions)")
+    finally:
+        manager.shutdown_kernel(now=True)
+    assert text.strip() == "False ['default']"
