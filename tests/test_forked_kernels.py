@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -84,7 +85,8 @@ def test_interrupt_reaches_the_forked_kernel(kernel: KernelManager) -> None:
         time.sleep(1.0)
         kernel.interrupt_kernel()
         reply = client.get_shell_msg(timeout=30)
-        assert reply["parent_header"]["msg_id"] == msg_id
+        while reply["parent_header"].get("msg_id") != msg_id:  # wait_for_ready's kernel_info reply may come first
+            reply = client.get_shell_msg(timeout=30)
         assert reply["content"]["status"] == "error" and reply["content"]["ename"] == "KeyboardInterrupt"
     finally:
         client.stop_channels()
@@ -110,3 +112,25 @@ def test_a_requester_that_differs_gets_an_ordinary_kernel(tmp_path: Path, monkey
     finally:
         manager.shutdown_kernel(now=True)
     assert text.strip() == "False ['default']"
+
+
+def test_a_launcher_gone_before_its_answer_leaves_the_server_serving(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Closing with the server's answer unread resets the connection (ECONNRESET on the server's next read)."""
+    from tests.forked_kernels.launch import process_identity
+
+    request = {"args": ["-f", str(tmp_path / "gone.json")], "cwd": str(tmp_path), "env": dict(os.environ),
+               "identity": process_identity()}
+    for _ in range(3):
+        conn = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        conn.connect(os.environ[forked_kernels.SOCKET_VARIABLE])
+        socket.send_fds(conn, [json.dumps(request).encode()], [0, 1, 2])
+        time.sleep(0.3)  # the fork's pid is waiting, unread
+        conn.close()
+    monkeypatch.setenv("LK_FORK_MARKER", "after-the-resets")
+    manager = KernelManager(kernel_name="python3")
+    manager.start_kernel(cwd=str(tmp_path))
+    try:
+        seen = json.loads(output_of(manager, ASK)[0])
+    finally:
+        manager.shutdown_kernel(now=True)
+    assert seen["preloaded"] and seen["marker"] == "after-the-resets"

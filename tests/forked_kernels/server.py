@@ -11,6 +11,7 @@ forks, reaps children on SIGCHLD and tells each launcher its kernel's exit statu
 """
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
@@ -111,7 +112,10 @@ class Server:
         return None
 
     def _answer(self, conn: socket.socket) -> Request | None:
-        message, fds, _, _ = socket.recv_fds(conn, 1 << 20, 3)
+        try:
+            message, fds, _, _ = socket.recv_fds(conn, 1 << 20, 3)
+        except OSError:  # reset by a launcher killed mid-message: gone, like a clean close
+            message, fds = b"", []
         if not message:  # the launcher is gone: so must its kernel be
             self.selector.unregister(conn)
             conn.close()
@@ -122,7 +126,8 @@ class Server:
         body = json.loads(message)
         reason = declined(body["env"], body["identity"])
         if reason is not None or len(fds) != 3:
-            conn.send(json.dumps({"declined": reason or "no stdio"}).encode())
+            with contextlib.suppress(OSError):
+                conn.send(json.dumps({"declined": reason or "no stdio"}).encode())
             for fd in fds:
                 os.close(fd)
             return None
@@ -133,7 +138,10 @@ class Server:
         for fd in fds:
             os.close(fd)
         self.children[pid] = conn
-        conn.send(json.dumps({"pid": pid}).encode())
+        try:
+            conn.send(json.dumps({"pid": pid}).encode())
+        except OSError:  # the launcher is already gone: its kernel goes at the connection's end
+            pass
         return None
 
     def _reap(self) -> None:
