@@ -57,8 +57,12 @@ def alive(pid: int) -> bool:
 
 
 def test_the_kernelspec_is_the_launcher() -> None:
+    from ipykernel.kernelspec import get_kernel_dict
+
     spec = KernelManager(kernel_name="python3").kernel_spec
     assert spec is not None and spec.argv[1].endswith("tests/forked_kernels/launch.py")
+    ours = {k: v for k, v in spec.to_dict().items() if k in get_kernel_dict()}
+    assert {**ours, "argv": None} == {**get_kernel_dict(), "argv": None}  # the rest is ipykernel's own (encryption too)
 
 
 def test_nbvals_current_env_kernel_is_the_launcher_too() -> None:

@@ -10,7 +10,6 @@ launcher too (``use_in_nbval``). The launcher asks the server for a fork and sta
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import select
 import shutil
@@ -20,13 +19,11 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from tests.forked_kernels.launch import ORDINARY_COMMAND, SOCKET_VARIABLE
+
 HERE = Path(__file__).resolve().parent
-SOCKET_VARIABLE = "LESSONKIT_TEST_KERNEL_FORKS"
 SWITCH_VARIABLE = "LESSONKIT_TEST_FORK_KERNELS"
 LISTEN_LIMIT_S = 60
-
-
-ORDINARY_COMMAND = [sys.executable, "-m", "ipykernel_launcher"]
 
 
 def launcher_command(command: list[str]) -> list[str]:
@@ -58,16 +55,11 @@ def wanted() -> bool:
 
 
 def write_kernelspec(folder: Path) -> Path:
-    """ipykernel's own ``python3`` kernelspec (name, logos, metadata) with our launcher as its argv."""
-    from ipykernel.kernelspec import RESOURCES
+    """ipykernel's own ``python3`` kernelspec (logos, metadata, encryption, protocol) with our launcher as its argv."""
+    from ipykernel import kernelspec
 
-    spec = folder / "kernels" / "python3"
-    shutil.copytree(RESOURCES, spec)
-    spec_json = json.loads((spec / "kernel.json").read_text()) if (spec / "kernel.json").exists() else {}
-    spec_json.update(argv=launcher_command([*ORDINARY_COMMAND, "-f", "{connection_file}"]),
-                     display_name="Python 3 (ipykernel)", language="python")
-    spec_json.setdefault("metadata", {"debugger": True})
-    (spec / "kernel.json").write_text(json.dumps(spec_json, indent=1))
+    spec = folder / "kernels" / kernelspec.KERNEL_NAME
+    kernelspec.write_kernel_spec(spec, overrides={"argv": launcher_command(kernelspec.make_ipkernel_cmd())})
     return spec
 
 

@@ -14,6 +14,8 @@ import signal
 import socket
 import sys
 
+SOCKET_VARIABLE = "LESSONKIT_TEST_KERNEL_FORKS"  # the fork server's socket path, for every process the run starts
+ORDINARY_COMMAND = [sys.executable, "-m", "ipykernel_launcher"]
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
 PARENT_CHECK_S = 0.5
 
@@ -38,7 +40,7 @@ def signal_kernel(pid: int, signum: int) -> None:
 
 
 def ordinary(args: list[str]) -> None:
-    os.execv(sys.executable, [sys.executable, "-m", "ipykernel_launcher", *args])
+    os.execv(sys.executable, [*ORDINARY_COMMAND, *args])
 
 
 def forked(path: str, args: list[str]) -> int | None:
@@ -71,7 +73,7 @@ def forked(path: str, args: list[str]) -> int | None:
 
 def main() -> None:
     args = sys.argv[1:]
-    path = os.environ.get("LESSONKIT_TEST_KERNEL_FORKS")
+    path = os.environ.get(SOCKET_VARIABLE)
     status = forked(path, args) if path else None
     if status is None:
         ordinary(args)

@@ -6,8 +6,9 @@ with the requester's argv, working folder, environment and stdio (tests/forked_k
 them), so it behaves as the one ``python -m ipykernel_launcher`` would have started.
 
 Single-threaded on purpose (forking a threaded process is unsafe): one selector loop accepts requests,
-forks, reaps children on SIGCHLD and tells each launcher its kernel's exit status. A request whose
-``PYTHON*`` variables differ from the server's is declined: those change how an interpreter starts.
+forks, reaps children on SIGCHLD and tells each launcher its kernel's exit status. A request is declined
+(``declined``) when a fork would keep something from the server that the requester has differently: its
+``PYTHON*`` variables, the variables the preloaded modules read at import, or its process identity.
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ import sys
 import threading
 from dataclasses import dataclass
 
-from launch import process_identity  # this folder is sys.path[0]: the launcher and the server measure alike
+from launch import process_identity, signal_kernel  # this folder is sys.path[0]: the launcher and the server measure alike
 
 PRELOADED = (
     "ipykernel.kernelapp", "ipykernel.ipkernel", "IPython.core.interactiveshell",
@@ -49,13 +50,13 @@ READ_AT_IMPORT = (
 )
 
 
-def declined(env: dict[str, str], identity: dict[str, object]) -> str | None:
-    """Why a kernel for this requester must start the ordinary way, or None when a fork is the same kernel."""
-    own = json.loads(json.dumps(process_identity()))
-    if identity != own:
-        return "process identity differs: " + ", ".join(k for k in own if identity.get(k) != own[k])
-    names = {n for n in {*env, *os.environ} if n.startswith("PYTHON") or n in READ_AT_IMPORT}
-    differing = sorted(n for n in names if env.get(n) != os.environ.get(n))
+def declined(env: dict[str, str], identity: dict[str, object], own_env: dict[str, str],
+             own_identity: dict[str, object]) -> str | None:
+    """Why a kernel for this requester must start the ordinary way, or None when a fork of us is the same kernel."""
+    if identity != own_identity:
+        return "process identity differs: " + ", ".join(k for k in own_identity if identity.get(k) != own_identity[k])
+    names = {n for n in {*env, *own_env} if n.startswith("PYTHON") or n in READ_AT_IMPORT}
+    differing = sorted(n for n in names if env.get(n) != own_env.get(n))
     return f"interpreter settings differ: {', '.join(differing)}" if differing else None
 
 
@@ -88,6 +89,7 @@ class Server:
         self.selector.register(self.listener, selectors.EVENT_READ, "accept")
         self.selector.register(self.wake_read, selectors.EVENT_READ, "wake")
         self.children: dict[int, socket.socket] = {}  # kernel pid -> its launcher's connection
+        self.identity = json.loads(json.dumps(process_identity()))  # as it arrives in a request: tuples become lists
         self.stopping = False
 
     def serve(self) -> Request | None:
@@ -121,10 +123,10 @@ class Server:
             conn.close()
             for pid, owner in list(self.children.items()):
                 if owner is conn:
-                    _kill(pid)
+                    signal_kernel(pid, signal.SIGKILL)
             return None
         body = json.loads(message)
-        reason = declined(body["env"], body["identity"])
+        reason = declined(body["env"], body["identity"], dict(os.environ), self.identity)
         if reason is not None or len(fds) != 3:
             with contextlib.suppress(OSError):
                 conn.send(json.dumps({"declined": reason or "no stdio"}).encode())
@@ -138,10 +140,8 @@ class Server:
         for fd in fds:
             os.close(fd)
         self.children[pid] = conn
-        try:
+        with contextlib.suppress(OSError):  # the launcher is already gone: its kernel goes at the connection's end
             conn.send(json.dumps({"pid": pid}).encode())
-        except OSError:  # the launcher is already gone: its kernel goes at the connection's end
-            pass
         return None
 
     def _reap(self) -> None:
@@ -155,10 +155,8 @@ class Server:
             conn = self.children.pop(pid, None)
             if conn is not None:
                 code = os.waitstatus_to_exitcode(status)
-                try:
+                with contextlib.suppress(OSError):
                     conn.send(json.dumps({"status": code if code >= 0 else 128 - code}).encode())
-                except OSError:
-                    pass
 
     def _leave(self) -> None:
         """In the fork: drop the server's sockets and signal handling."""
@@ -176,17 +174,10 @@ class Server:
 
     def _shut_down(self) -> None:
         for pid in list(self.children):
-            _kill(pid)
+            signal_kernel(pid, signal.SIGKILL)
         self._reap()
         self.listener.close()
         os.unlink(self.path)
-
-
-def _kill(pid: int) -> None:
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 def main() -> None:
