@@ -20,8 +20,9 @@ from tests import forked_kernels
 
 pytestmark = pytest.mark.skipif(forked_kernels.SOCKET_VARIABLE not in os.environ, reason="kernel forks switched off")
 
-ASK = "import json, os, sys; print(json.dumps({'cwd': os.getcwd(), 'marker': os.environ.get('LK_FORK_MARKER'), " \
-      "'preloaded': 'langchain_openai' in sys.modules, 'pid': os.getpid(), 'parent': get_ipython().kernel.parent.parent_handle}))"
+ASK = "import gc, json, os, sys; print(json.dumps({'cwd': os.getcwd(), 'marker': os.environ.get('LK_FORK_MARKER'), " \
+      "'preloaded': 'langchain_openai' in sys.modules, 'pid': os.getpid(), 'parent': get_ipython().kernel.parent.parent_handle, " \
+      "'frozen': gc.get_freeze_count()}))"
 
 
 def output_of(manager: KernelManager, code: str, timeout: float = 60) -> tuple[str, dict]:
@@ -76,6 +77,7 @@ def test_a_forked_kernel_has_the_requesters_folder_environment_and_parent(kernel
     seen = json.loads(text)
     assert seen["cwd"] == str(tmp_path) and seen["marker"] == "from-the-requester"
     assert seen["preloaded"], "the kernel started cold: the fork server was not used"
+    assert seen["frozen"] > 100_000  # the preloaded heap: full collections in the kernel skip it
     assert seen["parent"] == os.getpid()  # JPY_PARENT_PID, said again on the command line
     assert seen["pid"] != kernel.provisioner.process.pid  # type: ignore[union-attr]  (the launcher's)
 
@@ -107,15 +109,34 @@ def test_killing_the_launcher_takes_the_kernel_down(kernel: KernelManager) -> No
     assert not alive(pid), "the forked kernel outlived its launcher"
 
 
-def test_a_requester_that_differs_gets_an_ordinary_kernel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PYTHONWARNINGS", "default")  # an interpreter setting: a fork could not honour it
+def started_ordinarily(cwd: Path, code: str = "") -> str:
+    """Start a kernel in ``cwd``; what ``code`` prints, after a line saying whether the stack was preloaded."""
     manager = KernelManager(kernel_name="python3")
-    manager.start_kernel(cwd=str(tmp_path))
+    manager.start_kernel(cwd=str(cwd))
     try:
-        text, _ = output_of(manager, "import sys; print('langchain_openai' in sys.modules, sys.warnoptions)")
+        text, _ = output_of(manager, "import sys; print('langchain_openai' not in sys.modules)\n" + code)
     finally:
         manager.shutdown_kernel(now=True)
-    assert text.strip() == "False ['default']"
+    first, _, rest = text.partition("\n")
+    assert first == "True", "a requester that differs got a forked kernel"
+    return rest.strip()
+
+
+@pytest.mark.parametrize("name, value", [
+    ("PYTHONWARNINGS", "default"),  # an interpreter setting
+    ("LANGGRAPH_DEFAULT_RECURSION_LIMIT", "7"),  # read by langgraph as the server preloaded it (recorded, not listed)
+])
+def test_a_requester_whose_import_time_settings_differ_gets_an_ordinary_kernel(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, value: str,
+) -> None:
+    monkeypatch.setenv(name, value)
+    assert started_ordinarily(tmp_path, f"import os; print(os.environ[{name!r}])") == value
+
+
+def test_a_folder_with_a_module_that_shadows_a_preloaded_one_gets_an_ordinary_kernel(tmp_path: Path) -> None:
+    (tmp_path / "lessonkit").mkdir()
+    (tmp_path / "lessonkit" / "__init__.py").write_text("WHOSE = 'the folder'\n")
+    assert started_ordinarily(tmp_path, "import lessonkit; print(lessonkit.WHOSE)") == "the folder"
 
 
 def test_a_launcher_gone_before_its_answer_leaves_the_server_serving(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -5,7 +5,8 @@ finds the ``python3`` kernelspec here first; nbval (``--nbval-current-env``) ask
 interpreter's kernel command, so in pytest processes that load tests/conftest.py that answer names the
 launcher too (``use_in_nbval``). The launcher asks the server for a fork and starts an ordinary
 ``ipykernel_launcher`` when there is no server or the server declines.
-``LESSONKIT_TEST_FORK_KERNELS=0`` turns the whole thing off (every kernel then starts cold).
+``LESSONKIT_TEST_FORK_KERNELS=0`` turns the whole thing off (every kernel then starts cold);
+``LESSONKIT_TEST_FORK_LOG=<file>`` makes the server write there why it declined each request it declined.
 """
 from __future__ import annotations
 

@@ -8,11 +8,19 @@ them), so it behaves as the one ``python -m ipykernel_launcher`` would have star
 Single-threaded on purpose (forking a threaded process is unsafe): one selector loop accepts requests,
 forks, reaps children on SIGCHLD and tells each launcher its kernel's exit status. A request is declined
 (``declined``) when a fork would keep something from the server that the requester has differently: its
-``PYTHON*`` variables, the variables the preloaded modules read at import, or its process identity.
+``PYTHON*`` variables, the variables the server read while preloading (recorded as they are read, not
+listed by hand), its process identity, or a module in its working folder that would shadow a preloaded one.
+
+After preloading, the server freezes its objects (``gc.freeze``), as Python's gc documentation advises
+before fork without exec: a fork's full collections then skip the preloaded heap instead of scanning
+(and so copying) it all. That halves a small kernel's CPU (0.7 -> 0.3 s for a one-cell notebook). The
+preloaded objects stay frozen in the kernel; lessonkit's ``quiet_gc`` sees a freeze that is not its own
+and leaves the collector alone, its documented path for that case (tests/test_quiet_gc.py covers the other).
 """
 from __future__ import annotations
 
 import contextlib
+import gc
 import importlib
 import json
 import os
@@ -21,6 +29,7 @@ import signal
 import socket
 import sys
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from launch import process_identity, signal_kernel  # this folder is sys.path[0]: the launcher and the server measure alike
@@ -29,7 +38,11 @@ PRELOADED = (
     "ipykernel.kernelapp", "ipykernel.ipkernel", "IPython.core.interactiveshell",
     "langchain_openai", "langchain_core.messages", "langgraph.graph", "langgraph.prebuilt",
     "langgraph.checkpoint.sqlite", "langgraph.checkpoint.sqlite.aio", "nbformat",
-)
+    "lessonkit", "lessonkit.lesson", "lessonkit.checkpoints", "lessonkit.serve.app", "psycopg_pool", "langchain_tavily",
+)  # Not ipywidgets (so not anywidget or lessonkit.panels): it registers its comm target at import only inside a kernel.
+CANARY = "LESSONKIT_TEST_FORK_CANARY"  # read while recording: proves the recording sees reads
+DECLINE_LOG = "LESSONKIT_TEST_FORK_LOG"  # a file: each declined request's folder and reason, one line each
+SAID_AGAIN = {"JPY_PARENT_PID"}  # read by ipykernel at import, and given to each fork on its command line
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,24 +53,53 @@ class Request:
     stdio: list[int]
 
 
-# Variables the preloaded modules read once, at import (found by grepping them for module-level reads):
-# a fork would keep the server's values, so a request that sets them differently starts the ordinary way.
-# (ipykernel's JPY_PARENT_PID, also read at import, is passed on the command line instead.)
-READ_AT_IMPORT = (
-    "OPENAI_API_TYPE", "OPENAI_API_VERSION", "AZURE_OPENAI_ENDPOINT", "LANGGRAPH_STRICT_MSGPACK",
-    "JUPYTER_ALLOW_INSECURE_WRITES", "IPYTHON_SUPPRESS_CONFIG_ERRORS", "TRAITLETS_APPLICATION_RAISE_CONFIG_FILE_ERROR",
-    "PYZMQ_BACKEND", "TORNADO_NO_EXTENSION", "TORNADO_EXTENSION", "JPY_INTERRUPT_EVENT",
-)
+@contextlib.contextmanager
+def recording_reads() -> Iterator[set[str]]:
+    """The environment variables read inside the block: os.environ[...], .get, ``in`` and os.getenv all go
+    through ``os._Environ.__getitem__`` (private, so the canary read below must be seen or the server stops)."""
+    read: set[str] = set()
+    ordinary = os._Environ.__getitem__
+
+    def getitem(self: os._Environ, key: str) -> str:  # type: ignore[type-arg]
+        read.add(key if isinstance(key, str) else os.fsdecode(key))
+        return ordinary(self, key)
+
+    os._Environ.__getitem__ = getitem  # type: ignore[method-assign]
+    try:
+        os.environ.get(CANARY)
+        yield read
+    finally:
+        os._Environ.__getitem__ = ordinary  # type: ignore[method-assign]
+    if CANARY not in read:
+        raise SystemExit("os._Environ no longer reads through __getitem__: update recording_reads in tests/forked_kernels/server.py")
 
 
-def declined(env: dict[str, str], identity: dict[str, object], own_env: dict[str, str],
-             own_identity: dict[str, object]) -> str | None:
+def top_level_modules() -> dict[str, str]:
+    """Each loaded top-level module's name and where it lives (a package's folder, a module's file)."""
+    found = {}
+    for name, module in list(sys.modules.items()):
+        path = getattr(module, "__file__", None)
+        if "." not in name and path:
+            found[name] = os.path.realpath(os.path.dirname(path) if path.endswith("__init__.py") else path)
+    return found
+
+
+def shadowed(entries: list[str], cwd: str, loaded: dict[str, str]) -> list[str]:
+    """Loaded modules that a kernel in ``cwd`` (first on its sys.path) would import from there instead."""
+    names = {entry.removesuffix(".py"): entry for entry in entries}
+    return sorted(n for n, entry in names.items() if n in loaded and os.path.realpath(os.path.join(cwd, entry)) != loaded[n])
+
+
+def declined(env: dict[str, str], identity: dict[str, object], shadows: list[str], own_env: dict[str, str],
+             own_identity: dict[str, object], read_at_import: set[str]) -> str | None:
     """Why a kernel for this requester must start the ordinary way, or None when a fork of us is the same kernel."""
     if identity != own_identity:
         return "process identity differs: " + ", ".join(k for k in own_identity if identity.get(k) != own_identity[k])
-    names = {n for n in {*env, *own_env} if n.startswith("PYTHON") or n in READ_AT_IMPORT}
+    if shadows:
+        return "its working folder holds modules the server preloaded: " + ", ".join(shadows)
+    names = {n for n in {*env, *own_env} if n.startswith("PYTHON") or n in read_at_import}
     differing = sorted(n for n in names if env.get(n) != own_env.get(n))
-    return f"interpreter settings differ: {', '.join(differing)}" if differing else None
+    return f"variables read at import differ: {', '.join(differing)}" if differing else None
 
 
 def become_kernel(request: Request) -> None:
@@ -69,7 +111,7 @@ def become_kernel(request: Request) -> None:
     os.chdir(request.cwd)
     os.environ.clear()
     os.environ.update(request.env)
-    parent = request.env.get("JPY_PARENT_PID")  # ipykernel read it at import, in the server: say it again
+    parent = request.env.get("JPY_PARENT_PID")  # ipykernel read it at import, in the server: say it again (SAID_AGAIN)
     sys.argv = ["ipykernel_launcher", *request.args, *([f"--IPKernelApp.parent_handle={parent}"] if parent else [])]
     del sys.path[0]  # this script's folder; IPython puts the kernel's working folder back (as the launcher does)
     from ipykernel import kernelapp
@@ -80,6 +122,8 @@ def become_kernel(request: Request) -> None:
 class Server:
     def __init__(self, path: str) -> None:
         self.path = path
+        self.read_at_import: set[str] = set()  # filled in by main() as the stack loads
+        self.loaded: dict[str, str] = {}
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.listener.bind(path)
         self.listener.listen(64)
@@ -126,8 +170,15 @@ class Server:
                     signal_kernel(pid, signal.SIGKILL)
             return None
         body = json.loads(message)
-        reason = declined(body["env"], body["identity"], dict(os.environ), self.identity)
+        try:
+            shadows = shadowed(os.listdir(body["cwd"]), body["cwd"], self.loaded)
+        except OSError as error:
+            shadows = [f"(its folder cannot be listed: {error.strerror})"]
+        reason = declined(body["env"], body["identity"], shadows, dict(os.environ), self.identity, self.read_at_import)
         if reason is not None or len(fds) != 3:
+            if os.environ.get(DECLINE_LOG):
+                with open(os.environ[DECLINE_LOG], "a") as log:
+                    log.write(f"{body['cwd']}: {reason or 'no stdio'}\n")
             with contextlib.suppress(OSError):
                 conn.send(json.dumps({"declined": reason or "no stdio"}).encode())
             for fd in fds:
@@ -184,10 +235,14 @@ def main() -> None:
     path = sys.argv[1]
     server = Server(path)
     print("listening", flush=True)  # requests wait in the backlog while the stack loads
-    for name in PRELOADED:
-        importlib.import_module(name)
+    with recording_reads() as read:
+        for name in PRELOADED:
+            importlib.import_module(name)
     if threading.active_count() != 1:  # forking a threaded process can deadlock its children
         raise SystemExit(f"a preloaded module started a thread: {threading.enumerate()}")
+    server.read_at_import, server.loaded = read - {CANARY, *SAID_AGAIN}, top_level_modules()
+    gc.collect()
+    gc.freeze()  # see the module docstring
     request = server.serve()
     if request is not None:
         become_kernel(request)
