@@ -140,7 +140,8 @@ def test_a_folder_with_a_module_that_shadows_a_preloaded_one_gets_an_ordinary_ke
 
 
 def test_a_launcher_gone_before_its_answer_leaves_the_server_serving(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Closing with the server's answer unread resets the connection (ECONNRESET on the server's next read)."""
+    """Closing with the server's answer unread resets the connection (ECONNRESET on the server's next read);
+    a request that is not a launcher's is declined."""
     from tests.forked_kernels.launch import process_identity
 
     request = {"args": ["-f", str(tmp_path / "gone.json")], "cwd": str(tmp_path), "env": dict(os.environ),
@@ -150,6 +151,12 @@ def test_a_launcher_gone_before_its_answer_leaves_the_server_serving(tmp_path: P
         conn.connect(os.environ[forked_kernels.SOCKET_VARIABLE])
         socket.send_fds(conn, [json.dumps(request).encode()], [0, 1, 2])
         time.sleep(0.3)  # the fork's pid is waiting, unread
+        conn.close()
+    for malformed in (b"not json", json.dumps({"args": []}).encode()):  # not a launcher's: declined, never fatal
+        conn = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        conn.connect(os.environ[forked_kernels.SOCKET_VARIABLE])
+        socket.send_fds(conn, [malformed], [0, 1, 2])
+        assert json.loads(conn.recv(4096))["declined"].startswith("malformed request")
         conn.close()
     monkeypatch.setenv("LK_FORK_MARKER", "after-the-resets")
     manager = KernelManager(kernel_name="python3")

@@ -14,14 +14,18 @@ listed by hand), its process identity, or a module in its working folder that wo
 After preloading, the server freezes its objects (``gc.freeze``), as Python's gc documentation advises
 before fork without exec: a fork's full collections then skip the preloaded heap instead of scanning
 (and so copying) it all. That halves a small kernel's CPU (0.7 -> 0.3 s for a one-cell notebook). The
-preloaded objects stay frozen in the kernel; lessonkit's ``quiet_gc`` sees a freeze that is not its own
-and leaves the collector alone, its documented path for that case (tests/test_quiet_gc.py covers the other).
+preloaded objects stay frozen in the kernel, which a test could observe in three ways: lessonkit's ``quiet_gc``
+sees a freeze that is not its own and leaves the collector alone (its documented path for that case;
+tests/test_quiet_gc.py covers the other, in the test process); ``gc.get_objects()`` and ``gc.get_referrers()``
+do not list preloaded objects; and a garbage cycle through a preloaded object is never collected. No test
+here inspects the collector inside a kernel; one that does must run with ``LESSONKIT_TEST_FORK_KERNELS=0``.
 """
 from __future__ import annotations
 
 import contextlib
 import gc
 import importlib
+import importlib.machinery
 import json
 import os
 import selectors
@@ -75,19 +79,26 @@ def recording_reads() -> Iterator[set[str]]:
 
 
 def top_level_modules() -> dict[str, str]:
-    """Each loaded top-level module's name and where it lives (a package's folder, a module's file)."""
+    """Each loaded top-level module's name and where it lives (a package's folder, a module's file); "" for a
+    namespace package, which has no one place, so that any entry of its name counts as shadowing it."""
     found = {}
     for name, module in list(sys.modules.items()):
         path = getattr(module, "__file__", None)
-        if "." not in name and path:
-            found[name] = os.path.realpath(os.path.dirname(path) if path.endswith("__init__.py") else path)
+        if "." not in name and (path or hasattr(module, "__path__")):
+            found[name] = os.path.realpath(os.path.dirname(path) if path.endswith("__init__.py") else path) if path else ""
     return found
+
+
+def module_name(entry: str) -> str:
+    """The module a folder entry would be imported as: ``x.py``, ``x.cpython-311-x86_64-linux-gnu.so`` and ``x/`` are ``x``."""
+    suffix = next((s for s in importlib.machinery.all_suffixes() if entry.endswith(s)), "")
+    return entry.removesuffix(suffix) if suffix else entry
 
 
 def shadowed(entries: list[str], cwd: str, loaded: dict[str, str]) -> list[str]:
     """Loaded modules that a kernel in ``cwd`` (first on its sys.path) would import from there instead."""
-    names = {entry.removesuffix(".py"): entry for entry in entries}
-    return sorted(n for n, entry in names.items() if n in loaded and os.path.realpath(os.path.join(cwd, entry)) != loaded[n])
+    return sorted({module_name(e) for e in entries
+                   if module_name(e) in loaded and os.path.realpath(os.path.join(cwd, e)) != loaded[module_name(e)]})
 
 
 def declined(env: dict[str, str], identity: dict[str, object], shadows: list[str], own_env: dict[str, str],
@@ -169,15 +180,18 @@ class Server:
                 if owner is conn:
                     signal_kernel(pid, signal.SIGKILL)
             return None
-        body = json.loads(message)
         try:
-            shadows = shadowed(os.listdir(body["cwd"]), body["cwd"], self.loaded)
-        except OSError as error:
-            shadows = [f"(its folder cannot be listed: {error.strerror})"]
-        reason = declined(body["env"], body["identity"], shadows, dict(os.environ), self.identity, self.read_at_import)
+            body = json.loads(message)
+            try:
+                shadows = shadowed(os.listdir(body["cwd"]), body["cwd"], self.loaded)
+            except OSError as error:
+                shadows = [f"(its folder cannot be listed: {error.strerror})"]
+            reason = declined(body["env"], body["identity"], shadows, dict(os.environ), self.identity, self.read_at_import)
+        except (ValueError, KeyError, TypeError, AttributeError) as error:  # not our launcher's request: never fatal
+            body, reason = {"cwd": "?"}, f"malformed request ({type(error).__name__})"
         if reason is not None or len(fds) != 3:
             if os.environ.get(DECLINE_LOG):
-                with open(os.environ[DECLINE_LOG], "a") as log:
+                with contextlib.suppress(OSError), open(os.environ[DECLINE_LOG], "a") as log:
                     log.write(f"{body['cwd']}: {reason or 'no stdio'}\n")
             with contextlib.suppress(OSError):
                 conn.send(json.dumps({"declined": reason or "no stdio"}).encode())
