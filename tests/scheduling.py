@@ -46,10 +46,12 @@ class HasNodeId(Protocol):
 
 def longest_first(items: Sequence[HasNodeId], durations: Mapping[str, float]) -> list[HasNodeId]:
     """``items`` with whole units kept together and in their own order, units by measured time, longest first."""
+    units = [unit_of(item.nodeid) for item in items]
     order: dict[str, int] = {}
-    for item in items:
-        order.setdefault(unit_of(item.nodeid), len(order))
-    return sorted(items, key=lambda item: (-durations.get(unit_of(item.nodeid), 0.0), order[unit_of(item.nodeid)]))
+    for unit in units:
+        order.setdefault(unit, len(order))
+    ranked = sorted(range(len(items)), key=lambda i: (-durations.get(units[i], 0.0), order[units[i]]))
+    return [items[i] for i in ranked]
 
 
 def unit_seconds(cases: Sequence[tuple[str, float]]) -> dict[str, float]:

@@ -97,8 +97,9 @@ def module_name(entry: str) -> str:
 
 def shadowed(entries: list[str], cwd: str, loaded: dict[str, str]) -> list[str]:
     """Loaded modules that a kernel in ``cwd`` (first on its sys.path) would import from there instead."""
-    return sorted({module_name(e) for e in entries
-                   if module_name(e) in loaded and os.path.realpath(os.path.join(cwd, e)) != loaded[module_name(e)]})
+    named = {entry: module_name(entry) for entry in entries}
+    return sorted({name for entry, name in named.items()
+                   if name in loaded and os.path.realpath(os.path.join(cwd, entry)) != loaded[name]})
 
 
 def declined(env: dict[str, str], identity: dict[str, object], shadows: list[str], own_env: dict[str, str],
@@ -133,8 +134,9 @@ def become_kernel(request: Request) -> None:
 class Server:
     def __init__(self, path: str) -> None:
         self.path = path
-        self.read_at_import: set[str] = set()  # filled in by main() as the stack loads
+        self.read_at_import: set[str] = set()  # these three are filled in by main() once the stack has loaded
         self.loaded: dict[str, str] = {}
+        self.environment: dict[str, str] = {}
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.listener.bind(path)
         self.listener.listen(64)
@@ -186,7 +188,7 @@ class Server:
                 shadows = shadowed(os.listdir(body["cwd"]), body["cwd"], self.loaded)
             except OSError as error:
                 shadows = [f"(its folder cannot be listed: {error.strerror})"]
-            reason = declined(body["env"], body["identity"], shadows, dict(os.environ), self.identity, self.read_at_import)
+            reason = declined(body["env"], body["identity"], shadows, self.environment, self.identity, self.read_at_import)
         except (ValueError, KeyError, TypeError, AttributeError) as error:  # not our launcher's request: never fatal
             body, reason = {"cwd": "?"}, f"malformed request ({type(error).__name__})"
         if reason is not None or len(fds) != 3:
@@ -255,6 +257,7 @@ def main() -> None:
     if threading.active_count() != 1:  # forking a threaded process can deadlock its children
         raise SystemExit(f"a preloaded module started a thread: {threading.enumerate()}")
     server.read_at_import, server.loaded = read - {CANARY, *SAID_AGAIN}, top_level_modules()
+    server.environment = dict(os.environ)  # ours as the preloaded modules left it; it does not change while serving
     gc.collect()
     gc.freeze()  # see the module docstring
     request = server.serve()
